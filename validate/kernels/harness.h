@@ -13,6 +13,8 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace moesim::validate {
 
@@ -38,6 +40,13 @@ struct TimeOptions {
   int max_reps = 200;      // at most this many
   double target_ms = 60;   // stop adding repetitions once this much GPU time was timed
   bool use_graph = false;  // capture `launch` into a CUDA graph and time graph replays
+  // Added (harness owner): before each batch of timed repetitions, enqueue a short
+  // spin kernel so that the host runs ahead of the GPU and the event pairs measure
+  // GPU time, not host launch latency. false = measure as eager code sees it.
+  bool host_ahead = true;
+  // Added: with use_graph, capture launch(v) for v = 0..graph_variants-1 into that
+  // many graphs and replay graph (rep % graph_variants), so graphs can rotate inputs.
+  int graph_variants = 1;
 };
 
 class Harness {
@@ -66,6 +75,20 @@ class Harness {
               const std::string& extra_json = "");
 
   int device() const { return device_; }
+
+  // Added: judges a check. Returns rel_err <= tol (NaN/inf fail). A failure is
+  // printed on stderr with the point, counted (check_failures()), and written as
+  // one JSON line {"status":"check_failed",...} without timing fields.
+  bool check(const std::string& kernel, const std::string& dtype, const std::string& shape_json,
+             double rel_err, double tol, const std::string& note = "");
+  // Added: the environment members as a JSON fragment (no braces).
+  const std::string& env_json() const { return env_json_; }
+  // Added: current SM clock in MHz (NVML if loadable, else the device's max clock).
+  double sm_clock_mhz() const;
+  // Added: stderr summary per kernel family (points, best fraction of roofline),
+  // accumulated by record().
+  void print_summary(std::FILE* f) const;
+
   // Measured ceilings, filled by the copy and GEMM microbenchmarks when they run
   // first; 0 until then. Suites may print fractions of these on stderr.
   double copy_bytes_per_s = 0;
@@ -76,7 +99,17 @@ class Harness {
   std::FILE* out_;
   int device_;
   std::string env_json_;  // the environment members, computed once
+  struct FamilyStats { int points = 0; double best_frac = 0; std::string best_shape; };
+  std::vector<std::pair<std::string, FamilyStats>> families_;  // insertion order
+  void* nvml_dev_ = nullptr;  // nvmlDevice_t when NVML was loaded
+  double max_sm_clock_mhz_ = 0;
 };
+
+// Added: process-wide count of failed checks (Harness::check and the NCCL suite).
+void count_check_failure();
+int check_failures();
+// Added: JSON string escaping (quotes included in the result).
+std::string json_string(const std::string& s);
 
 // Relative error ||out - ref|| / ||ref|| in the L2 norm; NaN anywhere gives +inf.
 double rel_l2_error(const float* out, const float* ref, std::size_t n);
