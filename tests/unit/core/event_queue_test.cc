@@ -1,0 +1,108 @@
+#include "sim/core/event_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace moesim {
+namespace {
+
+Time ps(std::int64_t v) { return Time{Duration{v}}; }
+
+std::vector<int> drain(EventQueue& q, Time until = kTimeMax) {
+  std::vector<int> order;
+  EventQueue::Popped ev;
+  while (q.pop_until(until, ev)) {
+    order.push_back(static_cast<int>(ev.tag.entity));
+    ev.cb();
+  }
+  return order;
+}
+
+TEST(EventQueue, PopsInTimeOrder) {
+  EventQueue q;
+  q.push(ps(30), [] {}, {0, 3});
+  q.push(ps(10), [] {}, {0, 1});
+  q.push(ps(20), [] {}, {0, 2});
+  EXPECT_EQ(q.size(), 3u);
+  EXPECT_EQ(q.next_time(), ps(10));
+  EXPECT_EQ(drain(q), (std::vector<int>{1, 2, 3}));
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.next_time(), kTimeMax);
+}
+
+TEST(EventQueue, PopsEqualTimesInInsertionOrder) {
+  EventQueue q;
+  // 100 events at the same time, interleaved with earlier and later ones.
+  for (int i = 0; i < 100; ++i) {
+    q.push(ps(50), [] {}, {0, static_cast<std::uint64_t>(i)});
+    q.push(ps(i % 2 == 0 ? 10 : 90), [] {}, {0, 1000});
+  }
+  const auto order = drain(q);
+  ASSERT_EQ(order.size(), 200u);
+  // First the 50 events at t=10, then the 100 at t=50 in insertion order 0..99.
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(order[50 + i], i);
+}
+
+TEST(EventQueue, LazyCancelSkipsCancelledEvents) {
+  EventQueue q;
+  int ran = 0;
+  const EventId a = q.push(ps(1), [&] { ran += 1; }, {0, 1});
+  const EventId b = q.push(ps(2), [&] { ran += 10; }, {0, 2});
+  q.push(ps(3), [&] { ran += 100; }, {0, 3});
+  EXPECT_TRUE(q.cancel(b));
+  EXPECT_FALSE(q.cancel(b));  // twice: already cancelled
+  EXPECT_FALSE(q.pending(b));
+  EXPECT_TRUE(q.pending(a));
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.heap_size(), 3u);  // the stale record stays until it reaches the top
+  EXPECT_EQ(drain(q), (std::vector<int>{1, 3}));
+  EXPECT_EQ(ran, 101);
+  EXPECT_FALSE(q.cancel(a));  // already ran
+}
+
+TEST(EventQueue, ReusedSlotDoesNotResurrectCancelledEvent) {
+  EventQueue q;
+  const EventId a = q.push(ps(5), [] {}, {0, 1});
+  ASSERT_TRUE(q.cancel(a));
+  // The new event takes a's slot; a's stale heap record (t=5) must not run it early.
+  const EventId b = q.push(ps(9), [] {}, {0, 2});
+  EXPECT_EQ(b.slot, a.slot);
+  EXPECT_NE(b.seq, a.seq);
+  EXPECT_FALSE(q.cancel(a));
+  EXPECT_EQ(q.next_time(), ps(9));
+  EXPECT_EQ(drain(q), (std::vector<int>{2}));
+}
+
+TEST(EventQueue, PopUntilStopsAtLimit) {
+  EventQueue q;
+  q.push(ps(10), [] {}, {0, 1});
+  q.push(ps(20), [] {}, {0, 2});
+  EXPECT_EQ(drain(q, ps(15)), (std::vector<int>{1}));
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(drain(q, ps(20)), (std::vector<int>{2}));  // inclusive
+}
+
+TEST(EventQueue, ManyRandomEventsComeOutSorted) {
+  EventQueue q;
+  std::uint64_t x = 12345;
+  for (int i = 0; i < 5000; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    q.push(ps(static_cast<std::int64_t>(x >> 54)), [] {}, {0, static_cast<std::uint64_t>(i)});
+  }
+  EventQueue::Popped ev;
+  std::int64_t last_t = -1;
+  std::uint64_t last_seq = 0;
+  int n = 0;
+  while (q.pop_until(kTimeMax, ev)) {
+    const auto t = ev.time.time_since_epoch().count();
+    EXPECT_TRUE(t > last_t || (t == last_t && ev.seq > last_seq));
+    last_t = t;
+    last_seq = ev.seq;
+    ++n;
+  }
+  EXPECT_EQ(n, 5000);
+}
+
+}  // namespace
+}  // namespace moesim
