@@ -1,0 +1,663 @@
+// Kernel "mla_decode": DeepSeek MLA decode attention in the absorbed (MQA) form.
+//
+// q [B, h, 576] bf16; latent cache [B, s, 576] (bf16, or FlashMLA's 656-byte FP8
+// format: 512 e4m3 latent values, 4 FP32 scales (one per 128 values), 64 bf16
+// rope values); out [B, h, 512] bf16. score = q . k (576 dims) / sqrt(192);
+// out = softmax(score) . v, v = the first 512 dims of the cache row.
+//
+// Split-KV (flash-decoding): grid (splits, B, h / HB). A block of 8 warps
+// takes HB = 16*MT heads and a contiguous range of the context, streams the
+// cache through shared memory in tiles of BN tokens (cp.async, 2 stages, rows
+// XOR-swizzled so ldmatrix is bank-conflict free; fp8 tiles are dequantised
+// into a bf16 tile first), and runs both products on tensor cores with
+// mma.sync m16n8k16 bf16 -> fp32:
+//   S = Q K^T  : warp (mi, ni) takes heads 16*mi.. and BN*MT/8 tokens;
+//   online softmax in fp32 (row max exchanged through shared memory);
+//   P (bf16) goes through shared memory;
+//   O += P V   : warp w takes value dims 64*w .. 64*w+63 for all HB heads
+//                (fp32 accumulators in registers).
+// Each split writes O / l and its log-sum-exp; a second kernel combines the
+// splits (skipped when there is one split, then the block writes bf16 directly).
+#include <algorithm>
+
+#include "../suites.h"
+#include "common.cuh"
+
+namespace moesim::validate {
+namespace custom {
+namespace {
+
+constexpr int D = 576, DV = 512, CH = 72;  // CH: 16-byte chunks per bf16 row
+constexpr int FP8_ROW = 656;               // bytes per token, FlashMLA fp8 format
+constexpr int FP8_SCALE_OFF = 512, FP8_ROPE_OFF = 528;
+constexpr int NWARPS = 8, NTHREADS = 256;
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  int sz = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(sz));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x2(uint32_t addr, uint32_t& r0, uint32_t& r1) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Byte offset of 16-byte chunk c of row r in a [rows][72 chunks] swizzled tile.
+__device__ __forceinline__ uint32_t swz(int r, int c) { return (uint32_t)(r * (CH * 16) + ((c ^ (r & 7)) << 4)); }
+// P tile [HB][BN] bf16, swizzled by 16-byte chunk.
+template <int BN>
+__device__ __forceinline__ uint32_t pswz(int r, int c) {
+  if constexpr (BN == 64) return (uint32_t)(r * 128 + ((c ^ (r & 7)) << 4));
+  else return (uint32_t)(r * 64 + ((c ^ ((r >> 1) & 3)) << 4));
+}
+
+template <int MT, int BN, bool FP8>
+struct Cfg {
+  static constexpr int HB = 16 * MT;
+  static constexpr int NWS = NWARPS / MT;  // S warps per 16-head row block
+  static constexpr int TPW = BN / NWS;     // tokens per S warp
+  static constexpr int NTS = TPW / 8;      // n8 tiles per S warp
+  static_assert(TPW % 8 == 0, "tokens per warp");
+  static constexpr int ROWB = FP8 ? FP8_ROW : D * 2;
+  static constexpr int Q_BYTES = HB * D * 2;
+  static constexpr int STAGE_BYTES = BN * ROWB;
+  static constexpr int KV_BYTES = FP8 ? BN * D * 2 : 0;
+  static constexpr int P_BYTES = HB * BN * 2;
+  static constexpr int F_FLOATS = NWS * HB * 2 + HB * 2 + HB + HB;  // red_m, red_l, m_run[2], alpha, l_run
+  static constexpr int SMEM = Q_BYTES + 2 * STAGE_BYTES + KV_BYTES + P_BYTES + F_FLOATS * 4;
+};
+
+struct MlaParams {
+  const __nv_bfloat16* q;  // [B, h, 576]
+  const uint8_t* kv;       // [B, s, row bytes]
+  int B, h, s, nsplit, split_len;
+  float scale_log2;        // softmax scale * log2(e)
+  __nv_bfloat16* out;      // [B, h, 512]
+  float* opart;            // [B, h, nsplit, 512]
+  float* lse;              // [B, h, nsplit] (log2 domain)
+};
+
+template <int MT, int BN, bool FP8>
+__global__ void __launch_bounds__(NTHREADS, 1) mla_decode_kernel(const MlaParams p) {
+  using C = Cfg<MT, BN, FP8>;
+  constexpr int HB = C::HB;
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* sQ = smem;
+  uint8_t* sStage = smem + C::Q_BYTES;
+  uint8_t* sKV = sStage + 2 * C::STAGE_BYTES;  // fp8 only
+  uint8_t* sP = sKV + C::KV_BYTES;
+  float* red_m = reinterpret_cast<float*>(sP + C::P_BYTES);  // [NWS][HB]
+  float* red_l = red_m + C::NWS * HB;                         // [NWS][HB]
+  float* m_run = red_l + C::NWS * HB;                         // [2][HB]
+  float* alpha = m_run + 2 * HB;                              // [HB]
+  float* l_run = alpha + HB;                                  // [HB]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int split = blockIdx.x, b = blockIdx.y, head0 = blockIdx.z * HB;
+  const int tok0 = split * p.split_len;
+  const int tok1 = min(p.s, tok0 + p.split_len);
+  const int ntiles = (tok1 - tok0 + BN - 1) / BN;
+  if (ntiles <= 0) return;  // never happens: the host picks splits that all hold tokens
+
+  if (tid < HB) { m_run[HB + tid] = -INFINITY; l_run[tid] = 0.f; }
+
+  // Q -> shared (swizzled), part of the first cp.async group.
+  {
+    const uint8_t* qsrc = reinterpret_cast<const uint8_t*>(p.q + ((size_t)b * p.h + head0) * D);
+    const uint32_t base = smem_u32(sQ);
+    for (int i = tid; i < HB * CH; i += NTHREADS) {
+      int r = i / CH, c = i % CH;
+      cp_async16(base + swz(r, c), qsrc + (size_t)r * D * 2 + c * 16, true);
+    }
+  }
+  const uint8_t* kvb = p.kv + (size_t)b * p.s * C::ROWB;
+  auto load_tile = [&](int t, int stage) {
+    const int first = tok0 + t * BN;
+    const uint32_t base = smem_u32(sStage + stage * C::STAGE_BYTES);
+    if constexpr (FP8) {
+      // Rows are contiguous in global and in the raw stage: a linear copy.
+      constexpr int NCH = FP8_ROW / 16;  // 41
+      for (int i = tid; i < BN * NCH; i += NTHREADS) {
+        int r = i / NCH;
+        bool valid = first + r < tok1;
+        const uint8_t* src = kvb + (size_t)(valid ? first : tok0) * FP8_ROW + (valid ? i * 16 : 0);
+        cp_async16(base + i * 16, src, valid);
+      }
+    } else {
+      for (int i = tid; i < BN * CH; i += NTHREADS) {
+        int r = i / CH, c = i % CH;
+        bool valid = first + r < tok1;
+        const uint8_t* src = kvb + (size_t)(valid ? first + r : tok0) * (D * 2) + c * 16;
+        cp_async16(base + swz(r, c), src, valid);
+      }
+    }
+  };
+
+  load_tile(0, 0);
+  cp_async_commit();
+
+  // Per-thread accumulators.
+  float oacc[MT][8][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) oacc[i][j][k] = 0.f;
+
+  const int mi = warp % MT, ni = warp / MT;  // S-phase role
+  const uint32_t sQb = smem_u32(sQ), sPb = smem_u32(sP);
+
+  for (int t = 0; t < ntiles; ++t) {
+    if (t + 1 < ntiles) load_tile(t + 1, (t + 1) & 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();  // (1) tile t (and Q) resident
+
+    uint8_t* tile = sStage + (t & 1) * C::STAGE_BYTES;
+    if constexpr (FP8) {
+      // Dequantise raw stage -> bf16 swizzled tile.
+      for (int i = tid; i < BN * CH; i += NTHREADS) {
+        int r = i / CH, c = i % CH;
+        const uint8_t* row = tile + r * FP8_ROW;
+        uint4 o;
+        if (c < 64) {
+          uint2 raw = *reinterpret_cast<const uint2*>(row + c * 8);
+          float sc = reinterpret_cast<const float*>(row + FP8_SCALE_OFF)[c >> 4];
+          const __nv_fp8x2_storage_t* q2 = reinterpret_cast<const __nv_fp8x2_storage_t*>(&raw);
+          __nv_bfloat162* ob = reinterpret_cast<__nv_bfloat162*>(&o);
+#pragma unroll
+          for (int k = 0; k < 4; ++k) {
+            __half2_raw hr = __nv_cvt_fp8x2_to_halfraw2(q2[k], __NV_E4M3);
+            float2 f = __half22float2(*reinterpret_cast<__half2*>(&hr));
+            ob[k] = __floats2bfloat162_rn(f.x * sc, f.y * sc);
+          }
+        } else {
+          o = *reinterpret_cast<const uint4*>(row + FP8_ROPE_OFF + (c - 64) * 16);
+        }
+        *reinterpret_cast<uint4*>(sKV + swz(r, c)) = o;
+      }
+      __syncthreads();
+      tile = sKV;
+    }
+    const uint32_t tb = smem_u32(tile);
+
+    // ---- S = Q K^T for heads 16*mi.., tokens ni*TPW .. ----
+    float sacc[C::NTS][4];
+#pragma unroll
+    for (int j = 0; j < C::NTS; ++j) sacc[j][0] = sacc[j][1] = sacc[j][2] = sacc[j][3] = 0.f;
+#pragma unroll 4
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t a[4];
+      ldsm_x4(sQb + swz(mi * 16 + (lane & 15), kk * 2 + (lane >> 4)), a[0], a[1], a[2], a[3]);
+      if constexpr (C::NTS == 1) {
+        uint32_t b0, b1;
+        ldsm_x2(tb + swz(ni * C::TPW + (lane & 7), kk * 2 + ((lane >> 3) & 1)), b0, b1);
+        mma16816(sacc[0], a, b0, b1);
+      } else {
+#pragma unroll
+        for (int np = 0; np < C::NTS / 2; ++np) {
+          uint32_t b0, b1, b2, b3;
+          ldsm_x4(tb + swz(ni * C::TPW + np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)), b0,
+                  b1, b2, b3);
+          mma16816(sacc[2 * np], a, b0, b1);
+          mma16816(sacc[2 * np + 1], a, b2, b3);
+        }
+      }
+    }
+    // Scale into the log2 domain, mask tokens past the split, row max.
+    const int r0 = mi * 16 + (lane >> 2), r1 = r0 + 8;
+    const int tbase = tok0 + t * BN + ni * C::TPW + 2 * (lane & 3);
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < C::NTS; ++j) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        bool valid = tbase + j * 8 + e < tok1;
+        sacc[j][e] = valid ? sacc[j][e] * p.scale_log2 : -INFINITY;
+        sacc[j][2 + e] = valid ? sacc[j][2 + e] * p.scale_log2 : -INFINITY;
+        mx0 = fmaxf(mx0, sacc[j][e]);
+        mx1 = fmaxf(mx1, sacc[j][2 + e]);
+      }
+    }
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+    }
+    if ((lane & 3) == 0) { red_m[ni * HB + r0] = mx0; red_m[ni * HB + r1] = mx1; }
+    __syncthreads();  // (2)
+
+    const float* m_old_buf = m_run + ((t + 1) & 1) * HB;
+    const float mo0 = m_old_buf[r0], mo1 = m_old_buf[r1];
+    float mn0 = mo0, mn1 = mo1;
+#pragma unroll
+    for (int w = 0; w < C::NWS; ++w) { mn0 = fmaxf(mn0, red_m[w * HB + r0]); mn1 = fmaxf(mn1, red_m[w * HB + r1]); }
+    float ls0 = 0.f, ls1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < C::NTS; ++j) {
+      float p0 = exp2f(sacc[j][0] - mn0), p1 = exp2f(sacc[j][1] - mn0);
+      float p2 = exp2f(sacc[j][2] - mn1), p3 = exp2f(sacc[j][3] - mn1);
+      ls0 += p0 + p1;
+      ls1 += p2 + p3;
+      const int col = ni * C::TPW + j * 8 + 2 * (lane & 3);  // token within tile
+      *reinterpret_cast<__nv_bfloat162*>(sP + pswz<BN>(r0, col >> 3) + (col & 7) * 2) = __floats2bfloat162_rn(p0, p1);
+      *reinterpret_cast<__nv_bfloat162*>(sP + pswz<BN>(r1, col >> 3) + (col & 7) * 2) = __floats2bfloat162_rn(p2, p3);
+    }
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      ls0 += __shfl_xor_sync(0xffffffffu, ls0, off);
+      ls1 += __shfl_xor_sync(0xffffffffu, ls1, off);
+    }
+    if ((lane & 3) == 0) {
+      red_l[ni * HB + r0] = ls0;
+      red_l[ni * HB + r1] = ls1;
+      if (ni == 0) {
+        m_run[(t & 1) * HB + r0] = mn0;
+        m_run[(t & 1) * HB + r1] = mn1;
+        alpha[r0] = exp2f(mo0 - mn0);
+        alpha[r1] = exp2f(mo1 - mn1);
+      }
+    }
+    __syncthreads();  // (3) P, alpha, red_l ready
+
+    if (tid < HB) {
+      float l = l_run[tid] * alpha[tid];
+#pragma unroll
+      for (int w = 0; w < C::NWS; ++w) l += red_l[w * HB + tid];
+      l_run[tid] = l;
+    }
+    // ---- O = alpha * O + P V, value dims 64*warp .. +63 ----
+#pragma unroll
+    for (int m = 0; m < MT; ++m) {
+      const float a0 = alpha[m * 16 + (lane >> 2)], a1 = alpha[m * 16 + (lane >> 2) + 8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        oacc[m][j][0] *= a0; oacc[m][j][1] *= a0;
+        oacc[m][j][2] *= a1; oacc[m][j][3] *= a1;
+      }
+    }
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int m = 0; m < MT; ++m)
+        ldsm_x4(sPb + pswz<BN>(m * 16 + (lane & 15), kk * 2 + (lane >> 4)), a[m][0], a[m][1], a[m][2], a[m][3]);
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t b0, b1, b2, b3;
+        ldsm_x4_t(tb + swz(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), warp * 8 + np * 2 + (lane >> 4)), b0, b1,
+                  b2, b3);
+#pragma unroll
+        for (int m = 0; m < MT; ++m) {
+          mma16816(oacc[m][2 * np], a[m], b0, b1);
+          mma16816(oacc[m][2 * np + 1], a[m], b2, b3);
+        }
+      }
+    }
+    __syncthreads();  // (4) stage, P and stats free for the next tile
+  }
+
+  // ---- epilogue ----
+  const float* m_fin = m_run + ((ntiles - 1) & 1) * HB;
+#pragma unroll
+  for (int m = 0; m < MT; ++m) {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int r = m * 16 + (lane >> 2) + hh * 8;
+      const float inv = 1.f / l_run[r];
+      const size_t bh = (size_t)b * p.h + head0 + r;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int col = warp * 64 + j * 8 + 2 * (lane & 3);
+        float v0 = oacc[m][j][2 * hh] * inv, v1 = oacc[m][j][2 * hh + 1] * inv;
+        if (p.nsplit == 1) {
+          *reinterpret_cast<__nv_bfloat162*>(p.out + bh * DV + col) = __floats2bfloat162_rn(v0, v1);
+        } else {
+          *reinterpret_cast<float2*>(p.opart + (bh * p.nsplit + split) * DV + col) = make_float2(v0, v1);
+        }
+      }
+    }
+  }
+  if (p.nsplit > 1 && tid < HB) {
+    const size_t bh = (size_t)b * p.h + head0 + tid;
+    p.lse[bh * p.nsplit + split] = m_fin[tid] + log2f(l_run[tid]);
+  }
+}
+
+// One block of 128 threads per (b, head): combine the splits.
+__global__ void __launch_bounds__(128) mla_combine_kernel(const float* __restrict__ opart, const float* __restrict__ lse,
+                                                          int nsplit, __nv_bfloat16* __restrict__ out) {
+  extern __shared__ float wsh[];
+  const size_t bh = blockIdx.x;
+  __shared__ float smax, ssum;
+  for (int i = threadIdx.x; i < nsplit; i += blockDim.x) wsh[i] = lse[bh * nsplit + i];
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < nsplit; i += 32) m = fmaxf(m, wsh[i]);
+    for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+    float s = 0.f;
+    for (int i = threadIdx.x; i < nsplit; i += 32) s += exp2f(wsh[i] - m);
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (threadIdx.x == 0) { smax = m; ssum = s; }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < nsplit; i += blockDim.x) wsh[i] = exp2f(wsh[i] - smax) / ssum;
+  __syncthreads();
+  float4 acc = make_float4(0, 0, 0, 0);
+  const float4* src = reinterpret_cast<const float4*>(opart + bh * nsplit * DV) + threadIdx.x;
+  for (int i = 0; i < nsplit; ++i) {
+    float4 v = __ldg(src + (size_t)i * (DV / 4));
+    float w = wsh[i];
+    acc.x += w * v.x; acc.y += w * v.y; acc.z += w * v.z; acc.w += w * v.w;
+  }
+  __nv_bfloat162* o = reinterpret_cast<__nv_bfloat162*>(out + bh * DV) + threadIdx.x * 2;
+  o[0] = __floats2bfloat162_rn(acc.x, acc.y);
+  o[1] = __floats2bfloat162_rn(acc.z, acc.w);
+}
+
+struct Plan {
+  int MT, BN, hb, hg, nsplit, split_len, smem;
+};
+
+Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
+  Plan pl{};
+  if (h % 64 == 0) pl.MT = 4;
+  else if (h == 32) pl.MT = 2;
+  else if (h == 16) pl.MT = 1;
+  else throw std::runtime_error("mla_decode: heads must be 16, 32 or a multiple of 64");
+  pl.BN = (fp8 && pl.MT == 4) ? 32 : 64;
+  pl.hb = 16 * pl.MT;
+  pl.hg = h / pl.hb;
+  const int tiles = (s + pl.BN - 1) / pl.BN;
+  const long base = (long)B * pl.hg;
+  int best = 1;
+  double best_cost = 1e300;
+  const int maxns = std::min(tiles, 4 * sms);
+  for (int ns = 1; ns <= maxns; ++ns) {
+    long blocks = base * ns;
+    long waves = (blocks + sms - 1) / sms;
+    double cost = (double)waves * ((tiles + ns - 1) / ns + 1.0);
+    if (cost < best_cost - 1e-9) { best_cost = cost; best = ns; }
+  }
+  if (force_nsplit) best = std::min(force_nsplit, tiles);
+  // Tokens per split, in whole tiles; recompute the count so every split holds tokens.
+  const int tiles_per = (tiles + best - 1) / best;
+  pl.split_len = tiles_per * pl.BN;
+  pl.nsplit = (s + pl.split_len - 1) / pl.split_len;
+  if (pl.MT == 4) pl.smem = fp8 ? Cfg<4, 32, true>::SMEM : Cfg<4, 64, false>::SMEM;
+  else if (pl.MT == 2) pl.smem = fp8 ? Cfg<2, 64, true>::SMEM : Cfg<2, 64, false>::SMEM;
+  else pl.smem = fp8 ? Cfg<1, 64, true>::SMEM : Cfg<1, 64, false>::SMEM;
+  return pl;
+}
+
+template <int MT, int BN, bool FP8>
+void launch_cfg(const Plan& pl, const MlaParams& p, cudaStream_t st) {
+  static bool attr_set = false;
+  if (!attr_set) {
+    MOESIM_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_kernel<MT, BN, FP8>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg<MT, BN, FP8>::SMEM));
+    attr_set = true;
+  }
+  dim3 grid(pl.nsplit, p.B, pl.hg);
+  mla_decode_kernel<MT, BN, FP8><<<grid, NTHREADS, Cfg<MT, BN, FP8>::SMEM, st>>>(p);
+  CUSTOM_CHECK_LAUNCH();
+}
+
+struct MlaWork {
+  DevBuf<float> opart, lse;
+};
+
+void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t* kv, int B, int h, int s,
+                __nv_bfloat16* out, MlaWork& w, cudaStream_t st) {
+  MlaParams p{};
+  p.q = q; p.kv = kv; p.B = B; p.h = h; p.s = s;
+  p.nsplit = pl.nsplit; p.split_len = pl.split_len;
+  p.scale_log2 = (float)(1.0 / std::sqrt(192.0) * 1.4426950408889634);
+  p.out = out;
+  if (pl.nsplit > 1) {
+    size_t need = (size_t)B * h * pl.nsplit;
+    if (w.lse.n < need) { w.lse.alloc(need); w.opart.alloc(need * DV); }
+    p.opart = w.opart.p; p.lse = w.lse.p;
+  }
+  if (pl.MT == 4) { if (fp8) launch_cfg<4, 32, true>(pl, p, st); else launch_cfg<4, 64, false>(pl, p, st); }
+  else if (pl.MT == 2) { if (fp8) launch_cfg<2, 64, true>(pl, p, st); else launch_cfg<2, 64, false>(pl, p, st); }
+  else { if (fp8) launch_cfg<1, 64, true>(pl, p, st); else launch_cfg<1, 64, false>(pl, p, st); }
+  if (pl.nsplit > 1) {
+    mla_combine_kernel<<<B * h, 128, pl.nsplit * sizeof(float), st>>>(p.opart, p.lse, pl.nsplit, out);
+    CUSTOM_CHECK_LAUNCH();
+  }
+}
+
+size_t row_bytes(bool fp8) { return fp8 ? FP8_ROW : (size_t)D * 2; }
+
+// Random cache: bf16 uniform [-1,1); fp8: e4m3 of uniform [-400,400) with scales in
+// [0.5,1.5)/400 (dequantised values ~ uniform [-1.5,1.5)), rope bf16 uniform [-1,1).
+__global__ void k_fill_fp8_cache(uint8_t* kv, size_t ntok, uint64_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < ntok * FP8_ROW; i += (size_t)gridDim.x * blockDim.x) {
+    size_t tkn = i / FP8_ROW;
+    int o = (int)(i % FP8_ROW);
+    uint8_t* row = kv + tkn * FP8_ROW;
+    if (o < 512) {
+      __nv_fp8_e4m3 v(-400.f + 800.f * cuni01(seed, i));
+      row[o] = v.__x;
+    } else if (o < FP8_ROPE_OFF) {
+      if ((o - 512) % 4 == 0) reinterpret_cast<float*>(row + 512)[(o - 512) / 4] = (0.5f + cuni01(seed, i)) / 400.f;
+    } else if ((o - FP8_ROPE_OFF) % 2 == 0) {
+      *reinterpret_cast<__nv_bfloat16*>(row + o) = __float2bfloat16(-1.f + 2.f * cuni01(seed, i));
+    }
+  }
+}
+
+void fill_cache(uint8_t* kv, size_t ntok, bool fp8, cudaStream_t st) {
+  if (fp8) {
+    k_fill_fp8_cache<<<fill_blocks(ntok * FP8_ROW), 256, 0, st>>>(kv, ntok, next_seed());
+    CUSTOM_CHECK_LAUNCH();
+  } else {
+    fill_bf16(reinterpret_cast<__nv_bfloat16*>(kv), ntok * D, -1.f, 1.f, st);
+  }
+}
+
+// Dequantised cache row on the host.
+void host_row(const uint8_t* row, bool fp8, float* outv) {
+  if (!fp8) {
+    const __nv_bfloat16* r = reinterpret_cast<const __nv_bfloat16*>(row);
+    for (int i = 0; i < D; ++i) outv[i] = bf2f(r[i]);
+    return;
+  }
+  const float* sc = reinterpret_cast<const float*>(row + FP8_SCALE_OFF);
+  for (int i = 0; i < 512; ++i) {
+    __nv_fp8_e4m3 v;
+    v.__x = row[i];
+    outv[i] = (float)v * sc[i / 128];
+  }
+  const __nv_bfloat16* rope = reinterpret_cast<const __nv_bfloat16*>(row + FP8_ROPE_OFF);
+  for (int i = 0; i < 64; ++i) outv[512 + i] = bf2f(rope[i]);
+}
+
+// Checks (b, head) pairs against an FP32/double CPU reference; returns rel L2 error
+// over all checked outputs.
+double check_mla(int B, int h, int s, bool fp8, int sms, const std::vector<std::pair<int, int>>& pairs_in,
+                 int force_nsplit, cudaStream_t st, int* nsplit_used = nullptr) {
+  DevBuf<__nv_bfloat16> q((size_t)B * h * D), out((size_t)B * h * DV);
+  DevBuf<uint8_t> kv((size_t)B * s * row_bytes(fp8));
+  fill_bf16(q.p, q.n, -1.f, 1.f, st);
+  fill_cache(kv.p, (size_t)B * s, fp8, st);
+  out.poison(st);
+  Plan pl = make_plan(B, h, s, fp8, sms, force_nsplit);
+  if (nsplit_used) *nsplit_used = pl.nsplit;
+  MlaWork w;
+  launch_mla(pl, fp8, q.p, kv.p, B, h, s, out.p, w, st);
+  MOESIM_CUDA_CHECK(cudaStreamSynchronize(st));
+  std::vector<std::pair<int, int>> pairs = pairs_in;
+  if (pairs.empty())
+    for (int b = 0; b < B; ++b)
+      for (int hh = 0; hh < h; ++hh) pairs.push_back({b, hh});
+  auto hq = q.to_host(), ho = out.to_host();
+  std::vector<float> got, ref;
+  std::vector<uint8_t> rows;
+  std::vector<float> kvf((size_t)s * D);
+  int cur_b = -1;
+  const double scale = 1.0 / std::sqrt(192.0);
+  for (auto [b, hh] : pairs) {
+    if (b != cur_b) {
+      rows.resize((size_t)s * row_bytes(fp8));
+      MOESIM_CUDA_CHECK(cudaMemcpy(rows.data(), kv.p + (size_t)b * s * row_bytes(fp8), rows.size(),
+                                   cudaMemcpyDeviceToHost));
+      for (int i = 0; i < s; ++i) host_row(rows.data() + (size_t)i * row_bytes(fp8), fp8, &kvf[(size_t)i * D]);
+      cur_b = b;
+    }
+    float qf[D];
+    for (int i = 0; i < D; ++i) qf[i] = bf2f(hq[((size_t)b * h + hh) * D + i]);
+    std::vector<double> sc(s);
+    double mx = -1e300;
+    for (int i = 0; i < s; ++i) {
+      const float* k = &kvf[(size_t)i * D];
+      float acc = 0.f;
+      for (int d = 0; d < D; ++d) acc += qf[d] * k[d];
+      sc[i] = acc * scale;
+      mx = std::max(mx, sc[i]);
+    }
+    double sum = 0;
+    for (int i = 0; i < s; ++i) { sc[i] = std::exp(sc[i] - mx); sum += sc[i]; }
+    std::vector<double> o(DV, 0.0);
+    for (int i = 0; i < s; ++i) {
+      const float* k = &kvf[(size_t)i * D];
+      const double pi = sc[i] / sum;
+      for (int d = 0; d < DV; ++d) o[d] += pi * k[d];
+    }
+    for (int d = 0; d < DV; ++d) {
+      ref.push_back((float)o[d]);
+      got.push_back(bf2f(ho[((size_t)b * h + hh) * DV + d]));
+    }
+  }
+  // Every output must have been written (poisoned with NaN before the run).
+  if (pairs_in.empty()) {
+    for (auto v : ho)
+      if (!(bf2f(v) == bf2f(v))) return INFINITY;
+  }
+  return rel_l2_error(got.data(), ref.data(), got.size());
+}
+
+}  // namespace
+}  // namespace custom
+
+void run_mla_decode_suite(Harness& h) {
+  using namespace custom;
+  cudaStream_t st;
+  MOESIM_CUDA_CHECK(cudaStreamCreate(&st));
+  const int l2 = l2_bytes(h.device());
+  const int sms = sm_count(h.device());
+  int failures = 0;
+
+  // ---- 1. full checks on small shapes (all heads, odd lengths, forced splits) ----
+  struct Small { int B, h, s, ns; };
+  const Small smalls[] = {{2, 16, 777, 0}, {3, 32, 300, 0}, {2, 64, 1100, 0}, {1, 128, 2048, 5},
+                          {2, 16, 100, 1}, {1, 128, 333, 1}, {4, 64, 513, 3}};
+  for (int fp8 = 0; fp8 <= 1; ++fp8)
+    for (const Small& c : smalls) {
+      if (h.quick && c.ns == 1) continue;
+      int ns = 0;
+      double err = check_mla(c.B, c.h, c.s, fp8, sms, {}, c.ns, st, &ns);
+      bool ok = err <= 1e-2;
+      std::fprintf(stderr, "mla_decode check %s B=%d h=%d s=%d splits=%d: rel err %.3e %s\n", fp8 ? "fp8 " : "bf16",
+                   c.B, c.h, c.s, ns, err, ok ? "ok" : "FAILED");
+      if (!ok) {
+        ++failures;
+        report_check_failure("mla_decode", strfmt("B=%d h=%d s=%d", c.B, c.h, c.s), err, "small-shape check");
+      }
+    }
+
+  // ---- 2. timed grid ----
+  const char* env = std::getenv("MOESIM_MLA_MAX_TOKENS");
+  const double max_tokens = env ? std::atof(env) : 1048576.0;  // B*s cap per point (see NOTES.md)
+  std::vector<int> Bs = {1, 4, 16, 64, 128, 256};
+  std::vector<int> Ss = {512, 1024, 2048, 4096, 8192, 16384, 32768};
+  std::vector<int> Hs = {16, 32, 64, 128};
+  struct Pt { int B, s, h; bool fp8; };
+  std::vector<Pt> pts;
+  if (h.quick) {
+    pts = {{64, 4096, 16, false}, {1, 32768, 16, false}, {64, 4096, 128, false}, {128, 4096, 128, false},
+           {64, 4096, 16, true}};
+  } else {
+    for (int fp8 = 0; fp8 <= 1; ++fp8)
+      for (int hh : Hs)
+        for (int B : Bs)
+          for (int s : Ss) {
+            double cache = (double)B * s * row_bytes(fp8);
+            if (cache > 40e9 || (double)B * s > max_tokens) continue;
+            pts.push_back({B, s, hh, (bool)fp8});
+          }
+  }
+  for (const Pt& pt : pts) {
+    const int B = pt.B, s = pt.s, hh = pt.h;
+    const bool fp8 = pt.fp8;
+    std::string shape =
+        strfmt(R"({"batch":%d,"context":%d,"heads":%d,"kv_dim":576,"v_dim":512})", B, s, hh);
+    // Check on fresh inputs of the real shape: a sample of (b, head) pairs.
+    std::vector<std::pair<int, int>> pairs = {{B - 1, 0}, {B - 1, hh - 1}};
+    if (s <= 4096) pairs.insert(pairs.begin(), {{0, hh / 2}, {0, 0}});
+    double err = check_mla(B, hh, s, fp8, sms, pairs, 0, st);
+    if (!(err <= 1e-2)) {
+      ++failures;
+      report_check_failure("mla_decode", shape, err, fp8 ? "fp8" : "bf16");
+    }
+    Plan pl = make_plan(B, hh, s, fp8, sms);
+    const double cache = (double)B * s * row_bytes(fp8);
+    const double bytes = cache + (double)B * hh * D * 2 + (double)B * hh * DV * 2;
+    const double flops = 2.0 * B * hh * s * (576.0 + 512.0);
+    const int nsets = rotation_sets(bytes, l2, 64);
+    std::vector<DevBuf<__nv_bfloat16>> qs(nsets), outs(nsets);
+    std::vector<DevBuf<uint8_t>> kvs(nsets);
+    for (int k = 0; k < nsets; ++k) {
+      qs[k].alloc((size_t)B * hh * D);
+      outs[k].alloc((size_t)B * hh * DV);
+      kvs[k].alloc((size_t)B * s * row_bytes(fp8));
+      fill_bf16(qs[k].p, qs[k].n, -1.f, 1.f, st);
+      fill_cache(kvs[k].p, (size_t)B * s, fp8, st);
+    }
+    MlaWork w;
+    TimeOptions opts;
+    // Heavy points: fewer repetitions (a launch can take 100+ ms).
+    const double est_ms = std::max(flops / 300e12, bytes / 2.5e12) * 1e3;
+    if (est_ms > 5) { opts.warmup = 2; opts.min_reps = 5; opts.max_reps = 20; }
+    Timing t = h.time(
+        [&](int rep, cudaStream_t s2) {
+          int k = rep % nsets;
+          launch_mla(pl, fp8, qs[k].p, kvs[k].p, B, hh, s, outs[k].p, w, s2);
+        },
+        st, opts);
+    const double tf = flops / t.median_us * 1e-6, gbs = bytes / t.median_us * 1e-3;
+    h.record("mla_decode", fp8 ? "fp8" : "bf16", shape, t, err, flops, bytes,
+             strfmt(R"("splits":%d,"heads_per_block":%d,"tile_tokens":%d,"fp8_format":"%s","input_sets":%d,"check":"sampled_heads")",
+                    pl.nsplit, pl.hb, pl.BN, fp8 ? "flashmla_656B" : "none", nsets));
+    std::fprintf(stderr,
+                 "mla_decode %s B=%4d s=%6d h=%3d splits=%3d  %10.2f us  %7.1f GB/s  %6.1f TFLOP/s  err=%.2e\n",
+                 fp8 ? "fp8 " : "bf16", B, s, hh, pl.nsplit, t.median_us, gbs, tf, err);
+  }
+  MOESIM_CUDA_CHECK(cudaStreamDestroy(st));
+  if (failures) std::fprintf(stderr, "!!!!! mla_decode suite: %d failed checks !!!!!\n", failures);
+}
+
+}  // namespace moesim::validate
