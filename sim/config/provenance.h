@@ -3,7 +3,9 @@
 #pragma once
 
 #include <map>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 
 namespace moesim {
 
@@ -17,8 +19,8 @@ struct Provenance {
   std::map<std::string, std::string> sources;     // key -> document / URL / repository@commit
   std::map<std::string, SourcedValue> by_pointer;  // "/hbm/bandwidth" -> its source
 
-  // Pointers whose status is one of `statuses` (e.g. "XU" -> extrapolated or unconfirmed).
-  std::map<std::string, SourcedValue> with_status(const std::string& statuses) const;
+  // The values whose status is one of `statuses`, e.g. {"X", "U"}: extrapolated or unconfirmed.
+  std::map<std::string, SourcedValue> with_status(std::initializer_list<std::string_view> statuses) const;
 };
 
 }  // namespace moesim
