@@ -12,7 +12,7 @@ Duration duration_from_seconds_ceil(double seconds) {
   // picosecond (1 us = 1e-6 s gives 1000000.0000000001 ps) counts as that whole.
   const double raw = seconds * 1e12;
   const double nearest = std::nearbyint(raw);
-  const double ps = std::fabs(raw - nearest) <= 1e-9 * std::max(1.0, raw) ? nearest : std::ceil(raw);
+  const double ps = std::fabs(raw - nearest) <= 1e-14 * std::max(1.0, raw) ? nearest : std::ceil(raw);
   // 2^63 ps; compare in double space, where 9.223372036854775807e18 rounds to 2^63.
   if (ps >= 9.223372036854775807e18) throw std::overflow_error("duration exceeds the ±106-day range of engine time");
   return Duration{static_cast<std::int64_t>(ps)};

@@ -49,7 +49,7 @@ TEST(TransferTime, BytesOverRateRoundedUp) {
 // rounded DOWN: 1/3 s = 333,333,333,333.33 ps snaps to ...333 (0.33 ps early),
 // and a 1 s transfer can complete up to 1 ns early. A tolerance of a few ulps
 // (e.g. 1e-14 * raw) keeps 1e-6 s -> 1,000,000 ps exact and fixes these.
-TEST(TransferTime, DISABLED_RoundsUpSubPicosecondFractionOfLongTransfers) {
+TEST(TransferTime, RoundsUpSubPicosecondFractionOfLongTransfers) {
   // 1 B at 3 B/s = 0.333.. s -> 333,333,333,334 ps.
   EXPECT_EQ(transfer_time(Bytes(1), BytesPerSec(3)).count(), 333'333'333'334);
   // 0.1 s + 0.4 ps = 100,000,000,000.4 ps -> 100,000,000,001 ps.
