@@ -125,9 +125,10 @@ void run_gemm_suite(Harness& h) {
       std::vector<std::vector<float>> wlog;  // logical weight scales per set (block mode)
       std::vector<float> xlog;               // logical activation scales [MMAX][KB]
       if (prec == Prec::FP8) {
-        std::vector<float> hs(nW + 1, per_tensor_scale);
-        MOESIM_CUDA_CHECK(cudaMalloc(&wsc, (nW + 1) * 4));
-        MOESIM_CUDA_CHECK(cudaMemcpy(wsc, hs.data(), (nW + 1) * 4, cudaMemcpyHostToDevice));
+        // One scalar per 64-byte slot: cuBLASLt rejects scale pointers that are not 16-byte aligned.
+        std::vector<float> hs((size_t)(nW + 1) * 16, per_tensor_scale);
+        MOESIM_CUDA_CHECK(cudaMalloc(&wsc, hs.size() * 4));
+        MOESIM_CUDA_CHECK(cudaMemcpy(wsc, hs.data(), hs.size() * 4, cudaMemcpyHostToDevice));
       } else if (prec == Prec::FP8_BLOCK128) {
         HostRng rng(seed ^ 0x5CA1E);
         wlog.resize(nW);
@@ -204,7 +205,7 @@ void run_gemm_suite(Harness& h) {
           const char* Xp = (const char*)X + (size_t)xj * m * k * el;
           __nv_bfloat16* Op = out + (size_t)xj * m * n;
           const float *ws = nullptr, *xs = nullptr;
-          if (prec == Prec::FP8) { ws = wsc + wj; xs = wsc + nW; }
+          if (prec == Prec::FP8) { ws = wsc + 16 * wj; xs = wsc + 16 * nW; }
           if (prec == Prec::FP8_BLOCK128) { ws = wsc + (size_t)wj * NB * KB; xs = xsc_all + xj * xsc_stride; }
           cublasStatus_t stt = lt.run(plan, Wp, Xp, Op, ws, xs, st);
           if (stt != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtMatmul failed: " + std::to_string((int)stt));

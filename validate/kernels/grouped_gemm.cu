@@ -110,7 +110,8 @@ void run_grouped_gemm_suite(Harness& h) {
         } else {
           fill_fp8((__nv_fp8_e4m3*)W, (size_t)E * n * k * nW, seed + 1, 16.0f, s);
           fill_fp8((__nv_fp8_e4m3*)X, pool_rows * k, seed + 2, 16.0f, s);
-          std::vector<float> hs((size_t)E * nW + 1);
+          // One scalar per 64-byte slot (cuBLASLt wants 16-byte aligned scale pointers).
+          std::vector<float> hs(((size_t)E * nW + 1) * 16);
           HostRng rng(seed);
           for (auto& v : hs) v = sc * (float)(0.5 + rng.uniform01());
           MOESIM_CUDA_CHECK(cudaMalloc(&scales, hs.size() * 4));
@@ -118,7 +119,7 @@ void run_grouped_gemm_suite(Harness& h) {
         }
         std::vector<float> hscales;
         if (scales) {
-          hscales.resize((size_t)E * nW + 1);
+          hscales.resize(((size_t)E * nW + 1) * 16);
           MOESIM_CUDA_CHECK(cudaMemcpy(hscales.data(), scales, hscales.size() * 4, cudaMemcpyDeviceToHost));
         }
 
@@ -175,8 +176,8 @@ void run_grouped_gemm_suite(Harness& h) {
               int set = rep % nsets;
               if (im.lt_graph) {
                 for (int e : act) {
-                  const float* ws = scales ? scales + (size_t)(set % nW) * E + e : nullptr;
-                  const float* xs = scales ? scales + (size_t)E * nW : nullptr;
+                  const float* ws = scales ? scales + ((size_t)(set % nW) * E + e) * 16 : nullptr;
+                  const float* xs = scales ? scales + (size_t)E * nW * 16 : nullptr;
                   cublasStatus_t r = lt.run(plans[e], wptr(set, e), xptr(set, e), yptr(set, e), ws, xs, st);
                   if (r != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtMatmul failed " + std::to_string((int)r));
                 }
@@ -202,8 +203,8 @@ void run_grouped_gemm_suite(Harness& h) {
                   bf16_to_f32((const __nv_bfloat16*)wptr(0, e), Wf, (size_t)n * k, s);
                   bf16_to_f32((const __nv_bfloat16*)xptr(0, e), Xf, (size_t)r * k, s);
                 } else {
-                  fp8_to_f32((const __nv_fp8_e4m3*)wptr(0, e), Wf, (size_t)n * k, hscales[e], s);
-                  fp8_to_f32((const __nv_fp8_e4m3*)xptr(0, e), Xf, (size_t)r * k, hscales[(size_t)E * nW], s);
+                  fp8_to_f32((const __nv_fp8_e4m3*)wptr(0, e), Wf, (size_t)n * k, hscales[(size_t)e * 16], s);
+                  fp8_to_f32((const __nv_fp8_e4m3*)xptr(0, e), Xf, (size_t)r * k, hscales[(size_t)E * nW * 16], s);
                 }
                 const float one = 1.f, zero = 0.f;
                 MOESIM_CUBLAS_CHECK(cublasSgemm(ref_handle, CUBLAS_OP_T, CUBLAS_OP_N, n, r, k, &one, Wf, k, Xf, k,

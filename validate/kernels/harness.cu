@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -170,7 +171,12 @@ Timing Harness::time(const std::function<void(int rep, cudaStream_t stream)>& la
     if (graphs.empty()) launch(rep, stream);
     else MOESIM_CUDA_CHECK(cudaGraphLaunch(graphs[rep % graphs.size()], stream));
   };
+  // Warm-up; its host enqueue time sizes the spin that keeps the host ahead later.
+  auto w0 = std::chrono::steady_clock::now();
   for (int i = 0; i < opts.warmup; ++i) run(i);
+  auto w1 = std::chrono::steady_clock::now();
+  double host_us_per_call =
+      std::chrono::duration<double, std::micro>(w1 - w0).count() / std::max(1, opts.warmup);
   MOESIM_CUDA_CHECK(cudaGetLastError());
   MOESIM_CUDA_CHECK(cudaStreamSynchronize(stream));
 
@@ -183,7 +189,12 @@ Timing Harness::time(const std::function<void(int rep, cudaStream_t stream)>& la
   int batch = std::min(std::max(1, opts.min_reps), max_reps);
   while (true) {
     int base = (int)times.size();
-    if (opts.host_ahead) launch_spin((uint64_t)std::min(batch, 100) * 40000ull + 20000ull, stream);
+    if (opts.host_ahead) {
+      // Enough GPU time for the host to enqueue the whole batch (+ 2 event records each).
+      double per = std::max(host_us_per_call, 2.0) * 1.5 + 6.0;
+      double ns = std::min(per * batch * 1000.0 + 20000.0, 200e6);
+      launch_spin((uint64_t)ns, stream);
+    }
     for (int i = 0; i < batch; ++i) {
       MOESIM_CUDA_CHECK(cudaEventRecord(ev[2 * (base + i)], stream));
       run(base + i);
