@@ -29,6 +29,9 @@ const char* op_kind_name(OpKind k);
 struct OpShape {
   // kGemm
   std::int64_t m = 0, n = 0, k = 0;
+  // kGemm at FP8: 128 = 128x128 weight-block and 1x128 activation-block scales (DeepSeek FP8, the
+  // calibration's "fp8_block128" GEMMs); 0 = per-tensor scales. Added for the calibrated cost model.
+  std::int64_t scale_block = 0;
   // kGroupedGemm: n, k as above; tokens per local expert (0 allowed)
   std::vector<std::int64_t> expert_tokens;
   // kAttentionDecode / kAttentionPrefill
