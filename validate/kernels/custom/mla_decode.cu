@@ -181,26 +181,38 @@ __global__ void __launch_bounds__(NTHREADS, 1) mla_decode_kernel(const MlaParams
 
     uint8_t* tile = sStage + (t % NST) * C::STAGE_BYTES;
     if constexpr (FP8) {
-      // Dequantise raw stage -> bf16 swizzled tile.
-      for (int i = tid; i < BN * CH; i += NTHREADS) {
-        int r = i / CH, c = i % CH;
+      // Dequantise raw stage -> bf16 swizzled tile. TPT threads per token; thread
+      // (r = tid % BN, q = tid / BN) takes latent chunks q*CPT .. q*CPT+CPT-1 (one
+      // scale group) and rope chunks; all loads first, then converts (ILP).
+      {
+        constexpr int TPT = NTHREADS / BN;   // 4 or 8
+        constexpr int CPT = 64 / TPT;        // latent 16-byte output chunks per thread
+        constexpr int RPT = 8 / TPT;         // rope chunks per thread
+        const int r = tid % BN, q = tid / BN;
         const uint8_t* row = tile + r * FP8_ROW;
-        uint4 o;
-        if (c < 64) {
-          uint2 raw = *reinterpret_cast<const uint2*>(row + c * 8);
-          float sc = reinterpret_cast<const float*>(row + FP8_SCALE_OFF)[c >> 4];
-          const __nv_fp8x2_storage_t* q2 = reinterpret_cast<const __nv_fp8x2_storage_t*>(&raw);
-          __nv_bfloat162* ob = reinterpret_cast<__nv_bfloat162*>(&o);
+        const float sc = reinterpret_cast<const float*>(row + FP8_SCALE_OFF)[(q * CPT) / 16];
+        uint4 raw[CPT / 2];
 #pragma unroll
-          for (int k = 0; k < 4; ++k) {
+        for (int j = 0; j < CPT / 2; ++j) raw[j] = *reinterpret_cast<const uint4*>(row + q * CPT * 8 + j * 16);
+        uint4 rope[RPT];
+#pragma unroll
+        for (int j = 0; j < RPT; ++j) rope[j] = *reinterpret_cast<const uint4*>(row + FP8_ROPE_OFF + (q * RPT + j) * 16);
+#pragma unroll
+        for (int j = 0; j < CPT / 2; ++j) {
+          const __nv_fp8x2_storage_t* q2 = reinterpret_cast<const __nv_fp8x2_storage_t*>(&raw[j]);
+          uint4 o[2];
+          __nv_bfloat162* ob = reinterpret_cast<__nv_bfloat162*>(o);
+#pragma unroll
+          for (int k = 0; k < 8; ++k) {
             __half2_raw hr = __nv_cvt_fp8x2_to_halfraw2(q2[k], __NV_E4M3);
             float2 f = __half22float2(*reinterpret_cast<__half2*>(&hr));
             ob[k] = __floats2bfloat162_rn(f.x * sc, f.y * sc);
           }
-        } else {
-          o = *reinterpret_cast<const uint4*>(row + FP8_ROPE_OFF + (c - 64) * 16);
+          *reinterpret_cast<uint4*>(sKV + swz(r, q * CPT + 2 * j)) = o[0];
+          *reinterpret_cast<uint4*>(sKV + swz(r, q * CPT + 2 * j + 1)) = o[1];
         }
-        *reinterpret_cast<uint4*>(sKV + swz(r, c)) = o;
+#pragma unroll
+        for (int j = 0; j < RPT; ++j) *reinterpret_cast<uint4*>(sKV + swz(r, 64 + q * RPT + j)) = rope[j];
       }
       __syncthreads();
       tile = sKV;
@@ -208,28 +220,44 @@ __global__ void __launch_bounds__(NTHREADS, 1) mla_decode_kernel(const MlaParams
     const uint32_t tb = smem_u32(tile);
 
     // ---- S = Q K^T for heads 16*mi.., tokens ni*TPW .. ----
-    float sacc[C::NTS][4];
+    // NACC independent accumulator sets break the 36-long dependent MMA chain when a
+    // warp has few n-tiles (h=16/32).
+    constexpr int NACC = C::NTS >= 4 ? 1 : 4 / C::NTS;
+    float sacc_all[NACC][C::NTS][4];
 #pragma unroll
-    for (int j = 0; j < C::NTS; ++j) sacc[j][0] = sacc[j][1] = sacc[j][2] = sacc[j][3] = 0.f;
-#pragma unroll 4
-    for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t a[4];
-      ldsm_x4(sQb + swz(mi * 16 + (lane & 15), kk * 2 + (lane >> 4)), a[0], a[1], a[2], a[3]);
-      if constexpr (C::NTS == 1) {
-        uint32_t b0, b1;
-        ldsm_x2(tb + swz(ni * C::TPW + (lane & 7), kk * 2 + ((lane >> 3) & 1)), b0, b1);
-        mma16816(sacc[0], a, b0, b1);
-      } else {
+    for (int u = 0; u < NACC; ++u)
 #pragma unroll
-        for (int np = 0; np < C::NTS / 2; ++np) {
-          uint32_t b0, b1, b2, b3;
-          ldsm_x4(tb + swz(ni * C::TPW + np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)), b0,
-                  b1, b2, b3);
-          mma16816(sacc[2 * np], a, b0, b1);
-          mma16816(sacc[2 * np + 1], a, b2, b3);
+      for (int j = 0; j < C::NTS; ++j) sacc_all[u][j][0] = sacc_all[u][j][1] = sacc_all[u][j][2] = sacc_all[u][j][3] = 0.f;
+#pragma unroll(NACC == 1 ? 4 : 1)
+    for (int kk0 = 0; kk0 < D / 16; kk0 += NACC) {
+#pragma unroll
+      for (int u = 0; u < NACC; ++u) {
+        const int kk = kk0 + u;
+        uint32_t a[4];
+        ldsm_x4(sQb + swz(mi * 16 + (lane & 15), kk * 2 + (lane >> 4)), a[0], a[1], a[2], a[3]);
+        if constexpr (C::NTS == 1) {
+          uint32_t b0, b1;
+          ldsm_x2(tb + swz(ni * C::TPW + (lane & 7), kk * 2 + ((lane >> 3) & 1)), b0, b1);
+          mma16816(sacc_all[u][0], a, b0, b1);
+        } else {
+#pragma unroll
+          for (int np = 0; np < C::NTS / 2; ++np) {
+            uint32_t b0, b1, b2, b3;
+            ldsm_x4(tb + swz(ni * C::TPW + np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)),
+                    b0, b1, b2, b3);
+            mma16816(sacc_all[u][2 * np], a, b0, b1);
+            mma16816(sacc_all[u][2 * np + 1], a, b2, b3);
+          }
         }
       }
     }
+    float (&sacc)[C::NTS][4] = sacc_all[0];
+#pragma unroll
+    for (int u = 1; u < NACC; ++u)
+#pragma unroll
+      for (int j = 0; j < C::NTS; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sacc[j][e] += sacc_all[u][j][e];
     // Scale into the log2 domain, mask tokens past the split, row max.
     const int r0 = mi * 16 + (lane >> 2), r1 = r0 + 8;
     const int tbase = tok0 + t * BN + ni * C::TPW + 2 * (lane & 3);
