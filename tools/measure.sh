@@ -11,6 +11,7 @@
 #   provenance-<tag>.txt    exact command, git commit, date, nvidia-smi, library paths
 # <slug> comes from the GPU name: h100-sxm, h200-sxm, ... ; NCCL runs write to
 # <slug>-x<N>/ with tag nccl<N>. Exit status is the harness's (non-zero if a check failed).
+# Where the tree has no .git (a copy sent to a GPU machine), set MOESIM_GIT_COMMIT=<sha>.
 set -u -o pipefail
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
@@ -95,7 +96,11 @@ run_one() {  # $1 = dir, $2 = tag, rest = harness args
   {
     echo "command: $BIN $* --out $jsonl"
     echo "invoked as: tools/measure.sh $ORIG_ARGS"
-    echo "git commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+    # The GPU machines get a copy of the tree without .git: pass MOESIM_GIT_COMMIT from the checkout.
+    local commit="${MOESIM_GIT_COMMIT:-$(git -C "$ROOT" rev-parse --verify -q HEAD 2>/dev/null)}"
+    local dirty=""
+    [ -z "${MOESIM_GIT_COMMIT:-}" ] && ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null && dirty=" (+ uncommitted changes)"
+    echo "git commit: ${commit:-unknown}${dirty}"
     echo "date (UTC): $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "host: $(uname -a)"
     echo "env: NCCL_NVLS_ENABLE=$NCCL_NVLS_ENABLE LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
