@@ -15,6 +15,7 @@
 set -u -o pipefail
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
+ORIG_ARGS="$*"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QUICK="" SUITE="all" NCCL="" TAG="" SLUG="" OUTDIR="$ROOT/validate/data" BUILD=1 BDIR="$ROOT/build-gpu"
 while [ $# -gt 0 ]; do
@@ -118,7 +119,6 @@ run_one() {  # $1 = dir, $2 = tag, rest = harness args
   return $rc
 }
 
-ORIG_ARGS="${QUICK} --suite ${SUITE} ${NCCL:+--nccl \"$NCCL\"} ${TAG:+--tag $TAG}"
 status=0
 if [ -n "$NCCL" ]; then
   for n in $NCCL; do
