@@ -1,0 +1,258 @@
+#include "sim/hw/flow_net.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace moesim {
+namespace {
+// Relative tolerance of the "saturated" and "largest rate" tests.
+constexpr double kRelTol = 1e-9;
+}  // namespace
+
+FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topo)
+    : sim_(sim),
+      topo_(topo),
+      capacity_(topo.link_count()),
+      used_(topo.link_count(), 0.0),
+      max_rate_(topo.link_count(), 0.0),
+      link_flows_(topo.link_count()),
+      touched_mark_(topo.link_count(), 0) {
+  for (std::size_t l = 0; l < topo.link_count(); ++l) {
+    capacity_[l] = topo.link(LinkId(static_cast<std::uint32_t>(l))).bandwidth.value();
+  }
+}
+
+std::uint32_t FlowNetwork::alloc_slot() {
+  if (!free_.empty()) {
+    const std::uint32_t s = free_.back();
+    free_.pop_back();
+    return s;
+  }
+  flows_.emplace_back();
+  pos_.resize(flows_.size() * kMaxHops);
+  return static_cast<std::uint32_t>(flows_.size() - 1);
+}
+
+FlowId FlowNetwork::start(NodeId src, NodeId dst, Bytes size, DoneCallback on_done, double rate_cap) {
+  if (!(size.value() >= 0)) throw std::invalid_argument("FlowNetwork::start: negative size");
+  if (!(rate_cap > 0)) throw std::invalid_argument("FlowNetwork::start: rate cap must be positive");
+  const std::span<const LinkId> route = topo_.route(src, dst);
+  if (route.size() > kMaxHops) throw std::logic_error("FlowNetwork: route longer than kMaxHops");
+  const Duration lat = topo_.latency(route);
+  ++stats_.started;
+  if (route.empty() || size.value() == 0) {
+    // Nothing to share: done after the latency.
+    sim_.after(lat, [this, cb = std::move(on_done)] {
+      ++stats_.finished;
+      if (cb) cb(sim_.now());
+    }, {kEventFlowComplete, 0});
+    return FlowId(0xffffffffu);
+  }
+  const std::uint32_t slot = alloc_slot();
+  Flow& f = flows_[slot];
+  f.route = route;
+  f.remaining = size.value();
+  f.rate = 0;
+  f.cap = rate_cap;
+  f.state = State::kLatency;
+  f.on_done = std::move(on_done);
+  ++f.version;
+  sim_.after(lat, [this, slot] { activate(slot); }, {kEventFlowActivate, slot});
+  return FlowId(slot);
+}
+
+double FlowNetwork::rate(FlowId id) const {
+  if (id.value() >= flows_.size()) return 0;
+  const Flow& f = flows_[id.value()];
+  return f.state == State::kActive ? f.rate : 0.0;
+}
+
+void FlowNetwork::activate(std::uint32_t slot) {
+  Flow& f = flows_[slot];
+  f.state = State::kActive;
+  f.t_last = sim_.now().time_since_epoch().count();
+  f.rate = 0;
+  f.active_index = static_cast<std::uint32_t>(active_.size());
+  active_.push_back(slot);
+  for (std::size_t h = 0; h < f.route.size(); ++h) {
+    auto& lf = link_flows_[f.route[h].value()];
+    pos_[slot * kMaxHops + h] = static_cast<std::uint32_t>(lf.size());
+    lf.push_back(slot);
+  }
+  if (!solve_pending_) {
+    solve_pending_ = true;
+    sim_.after(Duration::zero(), [this] { solve_event(); }, {kEventRateSolve, 0});
+  }
+}
+
+void FlowNetwork::solve_event() {
+  solve_pending_ = false;
+  solve();
+  schedule_next();
+}
+
+void FlowNetwork::advance(Flow& f, std::int64_t now) const {
+  if (now > f.t_last) {
+    f.remaining = std::max(0.0, f.remaining - f.rate * static_cast<double>(now - f.t_last) * 1e-12);
+    f.t_last = now;
+  }
+}
+
+void FlowNetwork::predict(std::uint32_t slot, std::int64_t now) {
+  Flow& f = flows_[slot];
+  ++f.version;
+  if (!(f.rate > 0)) return;  // starved: no finish until rates change
+  const std::int64_t finish =
+      f.rate == kNoRateCap ? now : now + duration_from_seconds_ceil(f.remaining / f.rate).count();
+  due_.push(Due{finish, slot, f.version});
+}
+
+void FlowNetwork::solve() {
+  ++stats_.solves;
+  const std::size_t nf = active_.size();
+  offsets_.resize(nf + 1);
+  flat_links_.clear();
+  caps_.resize(nf);
+  rates_.resize(nf);
+  bool any_cap = false;
+  offsets_[0] = 0;
+  for (std::size_t i = 0; i < nf; ++i) {
+    const Flow& f = flows_[active_[i]];
+    for (const LinkId l : f.route) flat_links_.push_back(l.value());
+    offsets_[i + 1] = static_cast<std::uint32_t>(flat_links_.size());
+    caps_[i] = f.cap;
+    any_cap = any_cap || f.cap < kNoRateCap;
+  }
+  solver_.solve(MaxMinProblem{capacity_, offsets_, flat_links_, any_cap ? std::span<const double>(caps_)
+                                                                         : std::span<const double>()},
+                rates_);
+  const std::int64_t now = sim_.now().time_since_epoch().count();
+  std::fill(used_.begin(), used_.end(), 0.0);
+  std::fill(max_rate_.begin(), max_rate_.end(), 0.0);
+  for (std::size_t i = 0; i < nf; ++i) {
+    const std::uint32_t slot = active_[i];
+    Flow& f = flows_[slot];
+    const double r = rates_[i];
+    if (r != f.rate) {
+      advance(f, now);
+      f.rate = r;
+      f.t_last = now;
+      predict(slot, now);
+    }
+    for (const LinkId l : f.route) {
+      used_[l.value()] += r;
+      max_rate_[l.value()] = std::max(max_rate_[l.value()], r);
+    }
+  }
+}
+
+bool FlowNetwork::has_bottleneck(const Flow& f) const {
+  if (f.cap < kNoRateCap && f.rate >= f.cap * (1 - kRelTol)) return true;
+  for (const LinkId lid : f.route) {
+    const std::uint32_t l = lid.value();
+    if (used_[l] >= capacity_[l] * (1 - kRelTol) && f.rate >= max_rate_[l] * (1 - kRelTol)) return true;
+  }
+  return false;
+}
+
+void FlowNetwork::remove_from_links(std::uint32_t slot) {
+  Flow& f = flows_[slot];
+  for (std::size_t h = 0; h < f.route.size(); ++h) {
+    const std::uint32_t l = f.route[h].value();
+    auto& lf = link_flows_[l];
+    const std::uint32_t i = pos_[slot * kMaxHops + h];
+    const std::uint32_t moved = lf.back();
+    lf[i] = moved;
+    lf.pop_back();
+    if (moved != slot) {
+      // Fix the moved flow's position for this link.
+      const Flow& m = flows_[moved];
+      for (std::size_t hh = 0; hh < m.route.size(); ++hh) {
+        if (m.route[hh].value() == l) {
+          pos_[moved * kMaxHops + hh] = i;
+          break;
+        }
+      }
+    }
+    used_[l] -= f.rate;
+    if (!touched_mark_[l]) {
+      touched_mark_[l] = 1;
+      touched_.push_back(l);
+    }
+  }
+  // Leave the active list (swap with the last).
+  const std::uint32_t ai = f.active_index;
+  const std::uint32_t last = active_.back();
+  active_[ai] = last;
+  flows_[last].active_index = ai;
+  active_.pop_back();
+}
+
+void FlowNetwork::completion_event() {
+  next_event_time_ = -1;
+  const std::int64_t now = sim_.now().time_since_epoch().count();
+  std::vector<DoneCallback> done;
+  while (!due_.empty() && due_.top().finish <= now) {
+    const Due d = due_.top();
+    due_.pop();
+    Flow& f = flows_[d.slot];
+    if (f.state != State::kActive || f.version != d.version) continue;
+    remove_from_links(d.slot);
+    f.state = State::kFree;
+    f.remaining = 0;
+    ++f.version;
+    done.push_back(std::move(f.on_done));
+    f.on_done = nullptr;
+    free_.push_back(d.slot);
+    ++stats_.finished;
+  }
+  if (!touched_.empty()) {
+    bool keep = true;
+    if (!solve_pending_) {
+      for (const std::uint32_t l : touched_) {
+        for (const std::uint32_t s : link_flows_[l]) {
+          if (!has_bottleneck(flows_[s])) {
+            keep = false;
+            break;
+          }
+        }
+        if (!keep) break;
+      }
+    }
+    for (const std::uint32_t l : touched_) touched_mark_[l] = 0;
+    touched_.clear();
+    if (solve_pending_) {
+      // The solve already scheduled for this instant covers it.
+    } else if (keep) {
+      ++stats_.completions_kept_rates;
+    } else {
+      solve();
+    }
+  }
+  schedule_next();
+  const Time t = sim_.now();
+  for (auto& cb : done) {
+    if (cb) cb(t);
+  }
+}
+
+void FlowNetwork::schedule_next() {
+  while (!due_.empty()) {
+    const Due& d = due_.top();
+    const Flow& f = flows_[d.slot];
+    if (f.state == State::kActive && f.version == d.version) break;
+    due_.pop();
+  }
+  if (due_.empty()) {
+    if (next_event_time_ >= 0) sim_.cancel(next_event_);
+    next_event_time_ = -1;
+    return;
+  }
+  const std::int64_t t = due_.top().finish;
+  if (t == next_event_time_) return;
+  if (next_event_time_ >= 0) sim_.cancel(next_event_);
+  next_event_time_ = t;
+  next_event_ = sim_.at(Time{Duration{t}}, [this] { completion_event(); }, {kEventFlowComplete, due_.top().slot});
+}
+
+}  // namespace moesim

@@ -1,0 +1,128 @@
+// Fluid flows over a Topology, sharing link bandwidth max-min fairly.
+//
+// A flow first waits its route's latency (no bandwidth used), then joins the
+// shared phase; it completes when its bytes have drained at its current rate.
+// Events happen only at flow boundaries, never per packet:
+//   - activations at the same instant are batched into one rate solve (one
+//     event scheduled at that instant, after the activations);
+//   - at a completion the finished flows leave their links; the old rates stay
+//     if every flow on those links still has a bottleneck (a saturated link on
+//     which no flow gets more, or its own cap), which by the bottleneck theorem
+//     means they are still the max-min allocation; otherwise all rates are
+//     re-solved (MaxMinSolver, O((F*k + L) log L)). Only flows whose rate
+//     changed get their remaining bytes advanced and a new predicted finish;
+//   - one simulator event is kept for the earliest predicted finish
+//     (completion heap with lazy invalidation).
+// Finish times are rounded up to the picosecond (a flow never ends early).
+// The FlowNetwork must outlive the events it schedules (it captures `this`).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <queue>
+#include <span>
+#include <vector>
+
+#include "sim/core/ids.h"
+#include "sim/core/simulator.h"
+#include "sim/hw/maxmin.h"
+#include "sim/hw/topology.h"
+
+namespace moesim {
+
+using FlowId = Id<struct FlowTag>;
+
+// Event kinds this module schedules (EventTag::kind); entity = flow slot.
+inline constexpr std::uint32_t kEventFlowActivate = 0x100;
+inline constexpr std::uint32_t kEventFlowComplete = 0x101;
+inline constexpr std::uint32_t kEventRateSolve = 0x102;
+
+class FlowNetwork {
+ public:
+  // Called with the flow's completion time.
+  using DoneCallback = std::function<void(Time)>;
+  struct Stats {
+    std::uint64_t started = 0;
+    std::uint64_t finished = 0;
+    std::uint64_t solves = 0;              // full max-min solves
+    std::uint64_t completions_kept_rates = 0;  // completion instants that needed no solve
+  };
+  static constexpr std::size_t kMaxHops = 8;
+
+  FlowNetwork(Simulator& sim, const Topology& topo);
+  FlowNetwork(const FlowNetwork&) = delete;
+  FlowNetwork& operator=(const FlowNetwork&) = delete;
+
+  // Starts a transfer of `size` bytes from src to dst now. on_done(finish time)
+  // runs when the last byte arrives. rate_cap (bytes/s) limits the flow's rate.
+  // The id is valid until on_done runs (ids are reused afterwards).
+  FlowId start(NodeId src, NodeId dst, Bytes size, DoneCallback on_done, double rate_cap = kNoRateCap);
+  FlowId start(GpuId src, GpuId dst, Bytes size, DoneCallback on_done, double rate_cap = kNoRateCap) {
+    return start(topo_.gpu(src), topo_.gpu(dst), size, std::move(on_done), rate_cap);
+  }
+
+  // Current rate in bytes/s of a flow in its shared phase; 0 while in its latency phase.
+  [[nodiscard]] double rate(FlowId id) const;
+  // Flows in their shared phase.
+  [[nodiscard]] std::size_t active_flows() const { return active_.size(); }
+  [[nodiscard]] const Stats& stats() const { return stats_; }
+  [[nodiscard]] const Topology& topology() const { return topo_; }
+  [[nodiscard]] Simulator& simulator() const { return sim_; }
+
+ private:
+  enum class State : std::uint8_t { kFree, kLatency, kActive };
+  struct Flow {
+    std::span<const LinkId> route;
+    double remaining = 0;  // bytes left at t_last
+    double rate = 0;       // bytes/s
+    double cap = kNoRateCap;
+    std::int64_t t_last = 0;
+    std::uint32_t version = 0;
+    std::uint32_t active_index = 0;
+    State state = State::kFree;
+    DoneCallback on_done;
+  };
+  struct Due {
+    std::int64_t finish;
+    std::uint32_t slot;
+    std::uint32_t version;
+    bool operator>(const Due& o) const { return finish > o.finish || (finish == o.finish && slot > o.slot); }
+  };
+
+  void activate(std::uint32_t slot);
+  void solve_event();
+  void completion_event();
+  void solve();
+  void advance(Flow& f, std::int64_t now) const;
+  void predict(std::uint32_t slot, std::int64_t now);
+  void remove_from_links(std::uint32_t slot);
+  [[nodiscard]] bool has_bottleneck(const Flow& f) const;
+  void schedule_next();
+  std::uint32_t alloc_slot();
+
+  Simulator& sim_;
+  const Topology& topo_;
+  std::vector<double> capacity_;               // per link, bytes/s
+  std::vector<double> used_;                   // per link: sum of active rates
+  std::vector<double> max_rate_;               // per link: >= the largest active rate on it
+  std::vector<std::vector<std::uint32_t>> link_flows_;  // per link: active flow slots
+  std::vector<Flow> flows_;
+  std::vector<std::uint32_t> pos_;             // flow slot * kMaxHops + hop -> index in link_flows_
+  std::vector<std::uint32_t> free_;
+  std::vector<std::uint32_t> active_;
+  std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
+  EventId next_event_{};
+  std::int64_t next_event_time_ = -1;
+  bool solve_pending_ = false;
+  MaxMinSolver solver_;
+  // Scratch for solves and completions.
+  std::vector<std::uint32_t> offsets_;
+  std::vector<std::uint32_t> flat_links_;
+  std::vector<double> caps_;
+  std::vector<double> rates_;
+  std::vector<std::uint32_t> touched_;
+  std::vector<std::uint8_t> touched_mark_;
+  Stats stats_;
+};
+
+}  // namespace moesim
