@@ -74,7 +74,11 @@ __device__ __forceinline__ uint32_t pswz(int r, int c) {
 template <int MT, int BN, bool FP8, int NST>
 struct Cfg {
   static constexpr int HB = 16 * MT;
-  static constexpr int NWS = NWARPS / MT;  // S warps per 16-head row block
+  // S warps per 16-head row block. Fewer S warps with more tokens each re-read Q
+  // (ldmatrix A fragments) less often: shared-memory traffic is the limit at h<=32.
+  static constexpr int NWS = MT == 1 ? 4 : (MT == 2 ? 2 : NWARPS / MT);
+  static constexpr int MINB = MT == 1 ? 2 : 1;  // blocks per SM (h=16: BN=32 tiles, 2 blocks overlap phases)
+  static constexpr int SWARPS = MT * NWS;
   static constexpr int TPW = BN / NWS;     // tokens per S warp
   static constexpr int NTS = TPW / 8;      // n8 tiles per S warp
   static_assert(TPW % 8 == 0, "tokens per warp");
@@ -99,7 +103,7 @@ struct MlaParams {
 };
 
 template <int MT, int BN, bool FP8, int NST>
-__global__ void __launch_bounds__(NTHREADS, 1) mla_decode_kernel(const MlaParams p) {
+__global__ void __launch_bounds__(NTHREADS, (MT == 1 ? 2 : 1)) mla_decode_kernel(const MlaParams p) {
   using C = Cfg<MT, BN, FP8, NST>;
   constexpr int HB = C::HB;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -228,6 +232,8 @@ __global__ void __launch_bounds__(NTHREADS, 1) mla_decode_kernel(const MlaParams
     for (int u = 0; u < NACC; ++u)
 #pragma unroll
       for (int j = 0; j < C::NTS; ++j) sacc_all[u][j][0] = sacc_all[u][j][1] = sacc_all[u][j][2] = sacc_all[u][j][3] = 0.f;
+    const bool s_warp = warp < C::SWARPS;
+    if (s_warp) {
 #pragma unroll(NACC == 1 ? 4 : 1)
     for (int kk0 = 0; kk0 < D / 16; kk0 += NACC) {
 #pragma unroll
@@ -251,6 +257,7 @@ __global__ void __launch_bounds__(NTHREADS, 1) mla_decode_kernel(const MlaParams
         }
       }
     }
+    }  // s_warp
     float (&sacc)[C::NTS][4] = sacc_all[0];
 #pragma unroll
     for (int u = 1; u < NACC; ++u)
@@ -278,9 +285,10 @@ __global__ void __launch_bounds__(NTHREADS, 1) mla_decode_kernel(const MlaParams
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
     }
-    if ((lane & 3) == 0) { red_m[ni * HB + r0] = mx0; red_m[ni * HB + r1] = mx1; }
+    if (s_warp && (lane & 3) == 0) { red_m[ni * HB + r0] = mx0; red_m[ni * HB + r1] = mx1; }
     __syncthreads();  // (2)
 
+    if (s_warp) {
     const float* m_old_buf = m_run + ((t + 1) & 1) * HB;
     const float mo0 = m_old_buf[r0], mo1 = m_old_buf[r1];
     float mn0 = mo0, mn1 = mo1;
@@ -312,6 +320,7 @@ __global__ void __launch_bounds__(NTHREADS, 1) mla_decode_kernel(const MlaParams
         alpha[r1] = exp2f(mo1 - mn1);
       }
     }
+    }  // s_warp
     __syncthreads();  // (3) P, alpha, red_l ready
 
     if (tid < HB) {
@@ -420,17 +429,20 @@ Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   else if (h == 32) pl.MT = 2;
   else if (h == 16) pl.MT = 1;
   else throw std::runtime_error("mla_decode: heads must be 16, 32 or a multiple of 64");
-  pl.BN = (fp8 && pl.MT == 4) ? 32 : 64;
+  pl.BN = ((fp8 && pl.MT == 4) || pl.MT == 1) ? 32 : 64;
+  const int slots = sms * (pl.MT == 1 ? 2 : 1);  // resident blocks
   pl.hb = 16 * pl.MT;
   pl.hg = h / pl.hb;
   const int tiles = (s + pl.BN - 1) / pl.BN;
   const long base = (long)B * pl.hg;
   int best = 1;
   double best_cost = 1e300;
-  const int maxns = std::min(tiles, 4 * sms);
+  // At least 256 tokens per split: more splits cost more in the combine than they gain
+  // (seen on H200: B=1 s=32768 h=16 took 45 us with 256 splits, 35 us with 128).
+  const int maxns = std::max(1, std::min({tiles, 4 * slots, (s + 255) / 256}));
   for (int ns = 1; ns <= maxns; ++ns) {
     long blocks = base * ns;
-    long waves = (blocks + sms - 1) / sms;
+    long waves = (blocks + slots - 1) / slots;
     double cost = (double)waves * ((tiles + ns - 1) / ns + 1.0);
     if (cost < best_cost - 1e-9) { best_cost = cost; best = ns; }
   }
@@ -475,7 +487,7 @@ void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t*
   // Configurations (heads per block, tile tokens, cp.async stages): see NOTES.md.
   if (pl.MT == 4) { if (fp8) launch_cfg<4, 32, true, 4>(pl, p, st); else launch_cfg<4, 64, false, 2>(pl, p, st); }
   else if (pl.MT == 2) { if (fp8) launch_cfg<2, 64, true, 2>(pl, p, st); else launch_cfg<2, 64, false, 2>(pl, p, st); }
-  else { if (fp8) launch_cfg<1, 64, true, 3>(pl, p, st); else launch_cfg<1, 64, false, 2>(pl, p, st); }
+  else { if (fp8) launch_cfg<1, 32, true, 2>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }
   if (pl.nsplit > 1) {
     mla_combine_kernel<<<B * h, 128, pl.nsplit * sizeof(float), st>>>(p.opart, p.lse, pl.nsplit, out);
     CUSTOM_CHECK_LAUNCH();
