@@ -15,5 +15,6 @@ using CommandAction = std::function<int()>;
 
 void add_describe_command(CLI::App& parent, CommandAction& action);
 void add_comm_command(CLI::App& parent, CommandAction& action);
+void add_run_command(CLI::App& parent, CommandAction& action);
 
 }  // namespace moesim::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   moesim::cli::CommandAction action;
   moesim::cli::add_describe_command(app, action);
   moesim::cli::add_comm_command(app, action);
+  moesim::cli::add_run_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
