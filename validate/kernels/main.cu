@@ -1,6 +1,6 @@
 // moesim_harness: runs the measurement suites and writes JSON lines.
 //   moesim_harness [--suite copy,launch,gemm,grouped_gemm,router,permute,mla_decode|all]
-//                  [--nccl N] [--quick] [--out FILE] [--device D]
+//                  [--nccl N] [--ep-layer N] [--quick] [--out FILE] [--device D]
 // copy runs first (when selected) so Harness::copy_bytes_per_s is measured.
 // Exit status: 0 if every check passed and no suite threw, 1 otherwise.
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "ep_layer.cuh"
 #include "suites.h"
 
 using namespace moesim::validate;
@@ -19,9 +20,10 @@ using namespace moesim::validate;
 namespace {
 void usage() {
   std::fprintf(stderr,
-               "usage: moesim_harness [--suite LIST|all] [--nccl N] [--quick] [--out FILE] [--device D]\n"
+               "usage: moesim_harness [--suite LIST|all] [--nccl N] [--ep-layer N] [--quick] [--out FILE] [--device D]\n"
                "  suites: copy,launch,gemm,grouped_gemm,router,permute,mla_decode (default: all)\n"
-               "  --nccl N: run only the NCCL all-to-all + p2p suite over N GPUs\n");
+               "  --nccl N: run only the NCCL all-to-all + p2p suite over N GPUs\n"
+               "  --ep-layer N: run only the expert-parallel MoE layer benchmark over GPUs 0..N-1\n");
 }
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> v;
@@ -39,7 +41,7 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
   setenv("NCCL_NVLS_ENABLE", "0", 1);
   std::string suites = "all", out_path;
-  int nccl = 0, device = 0;
+  int nccl = 0, ep_layer = 0, device = 0;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     };
     if (a == "--suite") suites = val();
     else if (a == "--nccl") nccl = std::atoi(val().c_str());
+    else if (a == "--ep-layer") ep_layer = std::atoi(val().c_str());
     else if (a == "--quick") quick = true;
     else if (a == "--out") out_path = val();
     else if (a == "--device") device = std::atoi(val().c_str());
@@ -61,7 +64,14 @@ int main(int argc, char** argv) {
     if (!out) { std::perror(out_path.c_str()); return 2; }
   }
   int errors = 0;
-  if (nccl > 0) {
+  if (ep_layer > 0) {
+    try {
+      run_ep_layer_suite(out, ep_layer, quick);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "[ERROR] ep_layer suite: %s\n", e.what());
+      errors++;
+    }
+  } else if (nccl > 0) {
     try {
       run_nccl_suite(out, nccl, quick);
     } catch (const std::exception& e) {
