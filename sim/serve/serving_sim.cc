@@ -294,7 +294,7 @@ class Serving {
           } else if (pool.role == PoolRole::kPrefill) {
             q.phase = Phase::kWaitDecode;
             leave = true;
-            handoff(q);
+            handoffs_.push_back(q.id);
           } else {
             q.phase = Phase::kDecode;
           }
@@ -325,6 +325,9 @@ class Serving {
     res_.emissions.push_back({sim_.now(), output_total_, prefill_total_});
     progress();
     in.busy = false;
+    // Hand over only now that they have left the prefill rank's batch.
+    for (std::uint32_t id : handoffs_) handoff(reqs_[id]);
+    handoffs_.clear();
     if (freed && pool.role == PoolRole::kDecode) start_transfers(idx);
     start_step(idx);
   }
@@ -440,6 +443,7 @@ class Serving {
   std::vector<Request> reqs_;
   std::vector<ResidentSeq> resident_view_;
   std::vector<WaitingSeq> waiting_view_;
+  std::vector<std::uint32_t> handoffs_;
   ServingResult res_;
   int decode_tokens_ = 1;
   int rr_entry_ = 0, rr_decode_ = 0;
