@@ -437,9 +437,11 @@ Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   const long base = (long)B * pl.hg;
   int best = 1;
   double best_cost = 1e300;
-  // At least 256 tokens per split: more splits cost more in the combine than they gain
-  // (seen on H200: B=1 s=32768 h=16 took 45 us with 256 splits, 35 us with 128).
-  const int maxns = std::max(1, std::min({tiles, 4 * slots, (s + 255) / 256}));
+  // At most 128 splits: the combine kernel (one 128-thread block per (b, head), splits
+  // read in sequence) becomes latency-bound beyond that (H200 dev run: B=1 s=32768 h=16
+  // took 45 us with 256 splits, 35-40 us with 128). A minimum split length instead made
+  // small problems slow (one block walking 8 tiles: ~25 us for B=1 s=512).
+  const int maxns = std::max(1, std::min({tiles, 4 * slots, 128}));
   for (int ns = 1; ns <= maxns; ++ns) {
     long blocks = base * ns;
     long waves = (blocks + slots - 1) / slots;

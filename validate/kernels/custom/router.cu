@@ -1,7 +1,8 @@
 // Kernel "router": top-k expert selection from FP32 router logits [T, E].
 //
 // One warp per token; lane l holds the E/32 contiguous logits l*V .. l*V+V-1
-// (V = E/32), loaded with 16-byte loads. Variants:
+// (V = E/32), loaded with 16-byte loads. Each of the k rounds: local arg-max per lane,
+// warp max by __reduce_max_sync on an order-preserving uint32 key, winner lane by ballot. Variants:
 //   sigmoid (DeepSeek-V3/R1 "noaux_tc", Kimi K2): s = sigmoid(x); selection on
 //     s + bias; optional group limit (group score = sum of the top-2 biased
 //     scores of the group, keep topk_groups groups); weights = s of the chosen
@@ -34,14 +35,17 @@ constexpr RouterVariant kVariants[] = {
     {"qwen3", 128, 8, 1, 1, false, 1.0f},
 };
 
-__device__ __forceinline__ void warp_argmax(float& v, int& i, float& w) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    float ov = __shfl_xor_sync(0xffffffffu, v, off);
-    int oi = __shfl_xor_sync(0xffffffffu, i, off);
-    float ow = __shfl_xor_sync(0xffffffffu, w, off);
-    if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; w = ow; }
-  }
+// Order-preserving map float -> uint32 (larger float -> larger key).
+__device__ __forceinline__ unsigned okey(float v) {
+  unsigned u = __float_as_uint(v);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+// Lowest lane whose key equals the warp maximum (REDUX + BALLOT). Lanes hold
+// increasing expert ranges and each lane offers its lowest-index best, so this is
+// the arg-max with ties broken towards the lower expert index.
+__device__ __forceinline__ int warp_argmax_lane(unsigned key) {
+  unsigned m = __reduce_max_sync(0xffffffffu, key);
+  return __ffs(__ballot_sync(0xffffffffu, key == m)) - 1;
 }
 
 // LPG: lanes per group (group size / V); GROUPED only when groups > 1.
@@ -103,11 +107,9 @@ __global__ void __launch_bounds__(256) router_kernel(const float* __restrict__ l
     const int my_group = lane / LPG;
     bool keep = false, taken = false;
     for (int r = 0; r < topk_groups; ++r) {
-      float v = taken ? -INFINITY : gscore;
-      int gi = my_group;
-      float dummy = 0.f;
-      warp_argmax(v, gi, dummy);
-      if (gi == my_group) { keep = true; taken = true; }
+      // All lanes of a group hold the same score: the lowest lane is the group's first.
+      int wl = warp_argmax_lane(taken ? 0u : okey(gscore));
+      if (wl / LPG == my_group) { keep = true; taken = true; }
     }
     if (!keep) {
 #pragma unroll
@@ -120,15 +122,19 @@ __global__ void __launch_bounds__(256) router_kernel(const float* __restrict__ l
 #pragma unroll
   for (int r = 0; r < K; ++r) {
     float bv = -INFINITY, bw = 0.f;
-    int bi = 0x7fffffff;
+    int bi = lane * V;
 #pragma unroll
     for (int i = 0; i < V; ++i)
       if (sel[i] > bv) { bv = sel[i]; bi = lane * V + i; bw = wv[i]; }
-    warp_argmax(bv, bi, bw);
+    const int wl = warp_argmax_lane(okey(bv));
+    const int wi = __shfl_sync(0xffffffffu, bi, wl);
+    const float ww = __shfl_sync(0xffffffffu, bw, wl);
+    if (lane == wl) {
 #pragma unroll
-    for (int i = 0; i < V; ++i)
-      if (lane * V + i == bi) sel[i] = -INFINITY;
-    if (lane == r) { my_id = bi; my_w = bw; }
+      for (int i = 0; i < V; ++i)
+        if (lane * V + i == wi) sel[i] = -INFINITY;
+    }
+    if (lane == r) { my_id = wi; my_w = ww; }
   }
   float w;
   if constexpr (SIGMOID) {
