@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-measure the moesim kernel suites on the GPU(s) of this machine, one command.
 #
-#   tools/measure.sh [--quick] [--suite LIST|all] [--nccl "2 4"] [--tag NAME]
+#   tools/measure.sh [--quick] [--suite LIST|all] [--nccl "2 4"] [--ep "2 4 8"] [--tag NAME]
 #                    [--slug NAME] [--out-dir DIR] [--no-build] [--build-dir DIR]
 #
 # Builds validate/kernels into build-gpu/ (unless --no-build and the binary runs),
@@ -10,25 +10,27 @@
 #   <tag>.log               the harness's stderr (per-point lines, summary table)
 #   provenance-<tag>.txt    exact command, git commit, date, nvidia-smi, library paths
 # <slug> comes from the GPU name: h100-sxm, h200-sxm, ... ; NCCL runs write to
-# <slug>-x<N>/ with tag nccl<N>. Exit status is the harness's (non-zero if a check failed).
+# <slug>-x<N>/ with tag nccl<N>; --ep runs (expert-parallel MoE layer over GPUs 0..N-1)
+# write <slug>-x<N>/ep_layer<N>.jsonl. Exit status is the harness's (non-zero if a check failed).
 # Where the tree has no .git (a copy sent to a GPU machine), set MOESIM_GIT_COMMIT=<sha>.
 set -u -o pipefail
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
 ORIG_ARGS="$*"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-QUICK="" SUITE="all" NCCL="" TAG="" SLUG="" OUTDIR="$ROOT/validate/data" BUILD=1 BDIR="$ROOT/build-gpu"
+QUICK="" SUITE="all" NCCL="" EP="" TAG="" SLUG="" OUTDIR="$ROOT/validate/data" BUILD=1 BDIR="$ROOT/build-gpu"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK="--quick" ;;
     --suite) SUITE="$2"; shift ;;
     --nccl) NCCL="$2"; shift ;;
+    --ep) EP="$2"; shift ;;
     --tag) TAG="$2"; shift ;;
     --slug) SLUG="$2"; shift ;;
     --out-dir) OUTDIR="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --build-dir) BDIR="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -120,7 +122,11 @@ run_one() {  # $1 = dir, $2 = tag, rest = harness args
 }
 
 status=0
-if [ -n "$NCCL" ]; then
+if [ -n "$EP" ]; then
+  for n in $EP; do
+    run_one "$OUTDIR/$SLUG-x$n" "${TAG:-ep_layer}$n" --ep-layer "$n" $QUICK || status=1
+  done
+elif [ -n "$NCCL" ]; then
   for n in $NCCL; do
     run_one "$OUTDIR/$SLUG-x$n" "${TAG:-nccl}$n" --nccl "$n" $QUICK || status=1
   done
