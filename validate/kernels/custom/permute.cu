@@ -27,7 +27,6 @@ namespace moesim::validate {
 namespace custom {
 namespace {
 
-constexpr int kMaxK = 16;
 constexpr int kSmallTK = 1024;
 
 __global__ void count_scan_kernel(const int* __restrict__ ids, int n, int E, int* __restrict__ counts,
