@@ -16,5 +16,8 @@ using CommandAction = std::function<int()>;
 void add_describe_command(CLI::App& parent, CommandAction& action);
 void add_comm_command(CLI::App& parent, CommandAction& action);
 void add_run_command(CLI::App& parent, CommandAction& action);
+void add_calibrate_command(CLI::App& parent, CommandAction& action);
+void add_validate_command(CLI::App& parent, CommandAction& action);
+void add_step_command(CLI::App& parent, CommandAction& action);
 
 }  // namespace moesim::cli

@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   moesim::cli::add_describe_command(app, action);
   moesim::cli::add_comm_command(app, action);
   moesim::cli::add_run_command(app, action);
+  moesim::cli::add_calibrate_command(app, action);
+  moesim::cli::add_validate_command(app, action);
+  moesim::cli::add_step_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
