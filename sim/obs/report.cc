@@ -160,6 +160,12 @@ Summary summarize_run(const ScenarioSpec& sc, serve::ServingResult& res) {
       q.input_tokens_per_s_per_gpu = static_cast<double>(ps.prefill_tokens) / s.makespan_s / ps.gpus;
       q.output_tokens_per_s_per_gpu = static_cast<double>(ps.decode_tokens) / s.makespan_s / ps.gpus;
     }
+    if (ps.busy > Duration::zero()) {
+      // busy is summed over instances: per instance-second, per GPU of an instance.
+      const double inst_gpus = static_cast<double>(ps.gpus) / p.instances;
+      q.output_tokens_per_s_per_gpu_busy = static_cast<double>(ps.decode_tokens) / to_seconds(ps.busy) / inst_gpus;
+      q.input_tokens_per_s_per_gpu_busy = static_cast<double>(ps.prefill_tokens) / to_seconds(ps.busy) / inst_gpus;
+    }
     s.pools.push_back(q);
   }
   s.kv_transfers = res.kv_transfers;
@@ -236,7 +242,9 @@ nlohmann::json summary_json(const Summary& s) {
                      {"kv_peak_fraction", p.kv_peak_fraction},
                      {"preemptions", p.preemptions},
                      {"input_tokens_per_s_per_gpu", p.input_tokens_per_s_per_gpu},
-                     {"output_tokens_per_s_per_gpu", p.output_tokens_per_s_per_gpu}});
+                     {"output_tokens_per_s_per_gpu", p.output_tokens_per_s_per_gpu},
+                     {"output_tokens_per_s_per_gpu_busy", p.output_tokens_per_s_per_gpu_busy},
+                     {"input_tokens_per_s_per_gpu_busy", p.input_tokens_per_s_per_gpu_busy}});
   j["pools"] = pools;
   j["kv_transfer"] = {{"count", s.kv_transfers}, {"gb", s.kv_transfer_gb}, {"ms", dist_json(s.kv_transfer_ms)}};
   j["mtp"] = {{"depth", s.mtp_depth}, {"mean_tokens_per_step", s.mtp_mean_accepted}};

@@ -46,6 +46,8 @@ struct PoolSummary {
   long long preemptions = 0;
   double input_tokens_per_s_per_gpu = 0;   // over the makespan
   double output_tokens_per_s_per_gpu = 0;  // decode-step tokens over the makespan
+  double output_tokens_per_s_per_gpu_busy = 0;  // decode-step tokens over the pool's busy time (capacity at the batch reached)
+  double input_tokens_per_s_per_gpu_busy = 0;   // prompt tokens over the pool's busy time
 };
 
 struct Summary {
