@@ -30,6 +30,45 @@ Distribution summarize(std::vector<double>& values) {
   return d;
 }
 
+Distribution summarize_counts(std::span<const std::pair<double, std::int64_t>> sorted) {
+  Distribution d;
+  std::int64_t n = 0;
+  double sum = 0;
+  for (const auto& [v, c] : sorted) {
+    n += c;
+    sum += v * static_cast<double>(c);
+  }
+  if (n == 0) return d;
+  d.count = static_cast<std::size_t>(n);
+  d.mean = sum / static_cast<double>(n);
+  d.max = sorted.back().first;
+  // The value of order statistic k (0-based).
+  auto at = [&](std::int64_t k) {
+    std::int64_t seen = 0;
+    for (const auto& [v, c] : sorted) {
+      seen += c;
+      if (k < seen) return v;
+    }
+    return sorted.back().first;
+  };
+  auto pct = [&](double p) {
+    const double rank = p / 100.0 * static_cast<double>(n - 1);
+    const auto lo = static_cast<std::int64_t>(std::floor(rank));
+    const double a = at(lo), b = at(std::min(lo + 1, n - 1));
+    return a + (b - a) * (rank - static_cast<double>(lo));
+  };
+  d.p50 = pct(50);
+  d.p90 = pct(90);
+  d.p99 = pct(99);
+  return d;
+}
+
+std::vector<std::pair<std::int64_t, std::int64_t>> MetricsCollector::itl_histogram() const {
+  std::vector<std::pair<std::int64_t, std::int64_t>> out(itl_counts_.begin(), itl_counts_.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 void MetricsCollector::on_arrival(std::uint32_t id, Time t, int input, int output, bool measured) {
   if (id != records_.size()) throw std::logic_error("MetricsCollector: request ids must be dense and in order");
   RequestRecord r;
@@ -47,7 +86,13 @@ void MetricsCollector::on_tokens(std::uint32_t id, Time t, int n) {
   if (r.output == 0) {
     r.first_token = t;
   } else if (r.measured) {
-    itl_ps_.push_back((t - last_delivery_[id]).count());
+    const std::int64_t gap = (t - last_delivery_[id]).count();
+    if (gap != last_gap_) {
+      last_gap_ = gap;
+      last_count_ = &itl_counts_[gap];
+    }
+    ++*last_count_;
+    ++itl_count_;
   }
   last_delivery_[id] = t;
   r.output += n;

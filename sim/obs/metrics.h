@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <span>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "sim/core/time.h"
@@ -43,10 +45,15 @@ struct Distribution {
 Distribution summarize(std::vector<double>& values);
 // One percentile of sorted values (same rule).
 double percentile_sorted(std::span<const double> sorted, double p);
+// The same summary of a sample given as (value, count) pairs sorted by value
+// (equal to summarize() of the expanded sample).
+Distribution summarize_counts(std::span<const std::pair<double, std::int64_t>> sorted_counts);
 
 // Records per request and the inter-token gaps of measured requests. A
 // decode step that emits k > 1 tokens (speculative decoding) is one delivery:
-// its gap is the time since the previous delivery.
+// its gap is the time since the previous delivery. Gaps are kept as exact
+// counts per distinct value (the sequences of one step mostly share a gap), so
+// memory grows with distinct gaps, not with tokens.
 class MetricsCollector {
  public:
   void reserve(std::size_t requests) { records_.reserve(requests); }
@@ -57,13 +64,18 @@ class MetricsCollector {
   void on_finish(std::uint32_t id, Time t, int instance, int preemptions, Duration kv_transfer);
 
   [[nodiscard]] const std::vector<RequestRecord>& records() const { return records_; }
-  [[nodiscard]] std::vector<std::int64_t>& itl_ps() { return itl_ps_; }
+  // (gap in ps, count), sorted by gap.
+  [[nodiscard]] std::vector<std::pair<std::int64_t, std::int64_t>> itl_histogram() const;
+  [[nodiscard]] std::int64_t itl_count() const { return itl_count_; }
   [[nodiscard]] std::int64_t tokens_emitted() const { return tokens_emitted_; }
 
  private:
   std::vector<RequestRecord> records_;
   std::vector<Time> last_delivery_;
-  std::vector<std::int64_t> itl_ps_;
+  std::unordered_map<std::int64_t, std::int64_t> itl_counts_;
+  std::int64_t last_gap_ = -1;
+  std::int64_t* last_count_ = nullptr;  // element pointers survive rehashing
+  std::int64_t itl_count_ = 0;
   std::int64_t tokens_emitted_ = 0;
 };
 

@@ -79,10 +79,9 @@ Summary summarize_run(const ScenarioSpec& sc, serve::ServingResult& res) {
   s.tpot_ms = dist_ms(tpot);
   s.e2e_ms = dist_ms(e2e);
   s.tokens_per_s_per_user = summarize(user);
-  std::vector<double> itl;
-  itl.reserve(res.metrics.itl_ps().size());
-  for (std::int64_t ps : res.metrics.itl_ps()) itl.push_back(static_cast<double>(ps) * 1e-12);
-  s.itl_ms = dist_ms(itl);
+  std::vector<std::pair<double, std::int64_t>> itl;
+  for (const auto& [ps, n] : res.metrics.itl_histogram()) itl.emplace_back(static_cast<double>(ps) * 1e-9, n);
+  s.itl_ms = summarize_counts(itl);
 
   s.makespan_s = to_seconds(res.makespan.time_since_epoch());
   s.window_s = to_seconds(res.window_end - res.window_start);
@@ -156,6 +155,7 @@ Summary summarize_run(const ScenarioSpec& sc, serve::ServingResult& res) {
     q.decode_batch_per_rank_max = ps.max_decode_seqs_per_rank;
     q.kv_peak_fraction = ps.kv_blocks_per_rank > 0 ? static_cast<double>(ps.peak_kv_blocks) / ps.kv_blocks_per_rank : 0;
     q.preemptions = ps.preemptions;
+    q.step_evaluations = ps.step_evaluations;
     if (s.makespan_s > 0) {
       q.input_tokens_per_s_per_gpu = static_cast<double>(ps.prefill_tokens) / s.makespan_s / ps.gpus;
       q.output_tokens_per_s_per_gpu = static_cast<double>(ps.decode_tokens) / s.makespan_s / ps.gpus;
@@ -241,6 +241,7 @@ nlohmann::json summary_json(const Summary& s) {
                      {"decode_batch_per_rank_max", p.decode_batch_per_rank_max},
                      {"kv_peak_fraction", p.kv_peak_fraction},
                      {"preemptions", p.preemptions},
+                     {"step_simulator_grid_points", p.step_evaluations},
                      {"input_tokens_per_s_per_gpu", p.input_tokens_per_s_per_gpu},
                      {"output_tokens_per_s_per_gpu", p.output_tokens_per_s_per_gpu},
                      {"output_tokens_per_s_per_gpu_busy", p.output_tokens_per_s_per_gpu_busy},

@@ -44,6 +44,7 @@ struct PoolSummary {
   int decode_batch_per_rank_max = 0;
   double kv_peak_fraction = 0;  // fullest rank's peak / capacity
   long long preemptions = 0;
+  long long step_evaluations = 0;  // step-simulator runs (grid points) behind the step times
   double input_tokens_per_s_per_gpu = 0;   // over the makespan
   double output_tokens_per_s_per_gpu = 0;  // decode-step tokens over the makespan
   double output_tokens_per_s_per_gpu_busy = 0;  // decode-step tokens over the pool's busy time (capacity at the batch reached)

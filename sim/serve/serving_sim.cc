@@ -80,6 +80,7 @@ class Serving {
     for (std::size_t i = 0; i < insts_.size(); ++i) {
       PoolStats& ps = res_.pools[static_cast<std::size_t>(insts_[i].pool)];
       for (const Rank& r : insts_[i].ranks) ps.peak_kv_blocks = std::max(ps.peak_kv_blocks, r.kv.peak_used_blocks());
+      ps.step_evaluations = std::max(ps.step_evaluations, insts_[i].timer->evaluations());
     }
     return std::move(res_);
   }

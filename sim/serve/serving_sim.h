@@ -43,6 +43,7 @@ struct PoolStats {
   long long preemptions = 0;
   long long prefill_tokens = 0;
   long long decode_tokens = 0;  // tokens delivered by decode steps
+  long long step_evaluations = 0;  // step-simulator evaluations behind the pool's step timer
 };
 
 struct EmissionPoint {

@@ -44,6 +44,8 @@ class StepTimer {
   virtual ~StepTimer() = default;
   // ranks.size() == the instance's attention ranks; some may be empty (they still step in lockstep).
   virtual StepTiming time(std::span<const RankBatch> ranks) = 0;
+  // Step-simulator evaluations this timer has made so far (0 for test timers).
+  [[nodiscard]] virtual long long evaluations() const { return 0; }
 };
 
 // Test timer: every step takes `fixed` plus `per_token` x the largest rank's tokens.

@@ -63,7 +63,18 @@ class MoeStepTimer final : public StepTimer {
       longest = sc.workload.input.max + sc.workload.output.max;
     }
     ctx_grid_ = context_grid(longest);
+    // Prefill grid points are batches of equal chunks of this length (the attention of a
+    // chunk grows with its square, so the chunk length is fixed by the workload, not the grid).
+    double mean_input = sc.workload.input.mean;
+    if (sc.workload.arrival == ArrivalKind::kTrace) {
+      double sum = 0;
+      for (const TraceEntry& e : sc.workload.trace) sum += e.input;
+      mean_input = sum / static_cast<double>(sc.workload.trace.size());
+    }
+    chunk_len_ = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::min<double>(pool.limits.chunk_size, mean_input)));
   }
+
+  [[nodiscard]] long long evaluations() const override { return static_cast<long long>(memo_.size()); }
 
   StepTiming time(std::span<const RankBatch> ranks) override {
     double seqs = 0, ctx = 0, ptok = 0, prefix_weighted = 0;
@@ -125,10 +136,9 @@ class MoeStepTimer final : public StepTimer {
       shape.phase = moesim::Phase::kDecode;
       shape.seqs.assign(static_cast<std::size_t>(n), SequenceShape{tokens_per_decode_, c});
     } else {
-      // One chunk per attention rank (fewer when there are fewer tokens), tokens split evenly.
+      // Chunks of chunk_len_ tokens (the last one shorter), dealt round-robin to the attention ranks.
       shape.phase = moesim::Phase::kPrefill;
-      const std::int64_t k = std::min<std::int64_t>(dp_, n);
-      for (std::int64_t s = 0; s < k; ++s) shape.seqs.push_back({n / k + (s < n % k ? 1 : 0), c});
+      for (std::int64_t left = n; left > 0; left -= chunk_len_) shape.seqs.push_back({std::min(left, chunk_len_), c});
     }
     StepSetup setup = base_;
     setup.batch = shape;
@@ -177,6 +187,7 @@ class MoeStepTimer final : public StepTimer {
   StepSetup base_;
   int dp_ = 1;
   int tokens_per_decode_ = 1;
+  std::int64_t chunk_len_ = 1;
   std::vector<double> seq_grid_, tok_grid_, ctx_grid_;
   std::map<std::tuple<int, int, int>, Parts> memo_;
 };
@@ -195,6 +206,7 @@ StepTimerFactory moe_step_timers(StepFidelity fidelity) {
   struct Shared final : StepTimer {
     std::shared_ptr<StepTimer> inner;
     StepTiming time(std::span<const RankBatch> r) override { return inner->time(r); }
+    [[nodiscard]] long long evaluations() const override { return inner->evaluations(); }
   };
   auto pools = std::make_shared<std::map<const PoolSpec*, std::shared_ptr<StepTimer>>>();
   return [fidelity, pools](const ScenarioSpec& sc, const PoolSpec& pool,

@@ -24,6 +24,21 @@ TEST(Percentiles, LinearBetweenOrderStatistics) {
   EXPECT_EQ(obs::summarize(none).p99, 0);
 }
 
+TEST(Percentiles, CountsEqualTheExpandedSample) {
+  const std::vector<std::pair<double, std::int64_t>> counts = {{1, 3}, {2, 1}, {7, 2}, {9, 4}};
+  std::vector<double> expanded;
+  for (const auto& [v, c] : counts)
+    for (int i = 0; i < c; ++i) expanded.push_back(v);
+  const obs::Distribution a = obs::summarize_counts(counts);
+  const obs::Distribution b = obs::summarize(expanded);
+  EXPECT_EQ(a.count, b.count);
+  EXPECT_DOUBLE_EQ(a.mean, b.mean);
+  EXPECT_DOUBLE_EQ(a.p50, b.p50);
+  EXPECT_DOUBLE_EQ(a.p90, b.p90);
+  EXPECT_DOUBLE_EQ(a.p99, b.p99);
+  EXPECT_DOUBLE_EQ(a.max, b.max);
+}
+
 TEST(MetricsCollector, TtftTpotItl) {
   obs::MetricsCollector m;
   m.on_arrival(0, at_ms(0), 100, 4, true);
@@ -37,9 +52,12 @@ TEST(MetricsCollector, TtftTpotItl) {
   EXPECT_NEAR(r.ttft_s(), 0.050, 1e-12);
   EXPECT_NEAR(r.tpot_s(), 0.030 / 3, 1e-12);
   EXPECT_NEAR(r.e2e_s(), 0.080, 1e-12);
-  ASSERT_EQ(m.itl_ps().size(), 2u);
-  EXPECT_NEAR(m.itl_ps()[0] * 1e-12, 0.010, 1e-12);
-  EXPECT_NEAR(m.itl_ps()[1] * 1e-12, 0.020, 1e-12);
+  const auto h = m.itl_histogram();
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_NEAR(h[0].first * 1e-12, 0.010, 1e-12);
+  EXPECT_EQ(h[0].second, 1);
+  EXPECT_NEAR(h[1].first * 1e-12, 0.020, 1e-12);
+  EXPECT_EQ(m.itl_count(), 2);
   EXPECT_EQ(m.tokens_emitted(), 4);
 }
 
