@@ -20,7 +20,7 @@ std::vector<ExpertPlacement> make_placements(const ForwardPass& fp, const Routin
   const int redundant = fp.ep_mode ? fp.plan.redundant_experts : 0;
   for (int l = 0; l < fp.moe_layers; ++l) {
     if (eplb && fp.ep_mode) {
-      out.push_back(eplb_placement(routing.popularity(l), ranks, redundant));
+      out.push_back(eplb_placement(routing.inclusion(l), ranks, redundant));  // expected tokens, not selection odds
     } else {
       out.push_back(contiguous_placement(E, ranks, redundant));
     }

@@ -95,7 +95,8 @@ class MoeRouter {
 // each group of `group_size` consecutive GPUs, bytes_per_token per token owned.
 std::vector<double> tp_collective_bytes(const CommDecl& c, const TokenLayout& tl, int group_size);
 
-// The placements of a step: EPLB on the routing model's popularity when `eplb`, else contiguous.
+// The placements of a step: EPLB on the routing model's expected load per expert (the inclusion
+// probabilities π_e, which saturate at one per token, unlike the popularity p_e) when `eplb`, else contiguous.
 std::vector<ExpertPlacement> make_placements(const ForwardPass& fp, const RoutingModel& routing, bool eplb);
 
 }  // namespace moesim

@@ -1,0 +1,385 @@
+// StepSimulator: setup (expansion, topology, routing, placement, static
+// costs), per-step preparation (routing draw, routed-op prices, collective
+// matrices), the run, and the report.
+#include "sim/step/step.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "sim/config/error.h"
+#include "sim/cost/roofline.h"
+#include "sim/hw/analytic_comm.h"
+#include "sim/hw/byte_matrix.h"
+#include "sim/hw/topology.h"
+#include "sim/obs/trace.h"
+#include "sim/step/step_program.h"
+#include "sim/step/step_run.h"
+
+namespace moesim {
+
+using step_detail::FlatOp;
+using step_detail::Program;
+using step_detail::RunRecord;
+
+const char* step_mode_name(StepMode m) { return m == StepMode::kDetailed ? "detailed" : "fast"; }
+const char* network_mode_name(NetworkMode m) { return m == NetworkMode::kFluid ? "fluid" : "analytic"; }
+const char* overlap_name(Overlap o) { return o == Overlap::kNone ? "none" : "tbo"; }
+
+struct StepSimulator::Impl {
+  StepSetup setup;
+  const PrecisionVariant* variant = nullptr;
+  std::optional<Topology> topo;
+  std::vector<GpuId> gpu_ids;
+  std::vector<ForwardPass> mbs;
+  std::unique_ptr<RoutingModel> routing;
+  std::vector<std::unique_ptr<MoeRouter>> routers;
+  std::vector<std::vector<MoeLayerTraffic>> traffic;  // [mb][moe layer]
+  Program prog;
+  std::shared_ptr<const CostModel> cost;
+  std::vector<Duration> analytic;  // per comm
+  RunRecord rec;
+  PlannedOp scratch;
+  bool needs_analytic = false;
+
+  void setup_all();
+  void prepare(std::uint64_t step);
+  StepResult report() const;
+};
+
+namespace {
+
+// Sequences dealt alternately to two micro-batches.
+std::vector<BatchShape> split_batch(const BatchShape& b, Overlap o) {
+  if (o == Overlap::kNone) return {b};
+  if (b.seqs.size() < 2)
+    throw ConfigError("--overlap", "", "tbo (two-micro-batch overlap) needs at least 2 sequences in the batch");
+  BatchShape a, c;
+  a.phase = c.phase = b.phase;
+  for (std::size_t i = 0; i < b.seqs.size(); ++i) (i % 2 == 0 ? a : c).seqs.push_back(b.seqs[i]);
+  return {a, c};
+}
+
+}  // namespace
+
+void StepSimulator::Impl::setup_all() {
+  const ModelSpec& m = setup.model;
+  const std::string prec = setup.precision.empty() ? m.native_precision : setup.precision;
+  if (!m.precisions.count(prec)) {
+    std::string names;
+    for (const auto& [n, v] : m.precisions) names += (names.empty() ? "" : ", ") + n;
+    throw ConfigError("--precision", "", fmt::format("{} has no precision variant \"{}\": expected one of {}", m.id, prec, names));
+  }
+  variant = &m.precisions.at(prec);
+  setup.precision = prec;
+  check_plan(setup.plan, m, "--plan", "");
+  const int G = setup.plan.gpus();
+  if (setup.cluster.total_gpus() < G)
+    throw ConfigError("--domains", "",
+                      fmt::format("plan {} needs {} GPUs but {} x {} has {}", setup.plan.to_string(), G,
+                                  setup.cluster.domains, setup.cluster.system.id, setup.cluster.total_gpus()));
+  const GpuSpec& gpu = setup.cluster.system.gpu;
+  const MemoryPlan mem = plan_memory(m, *variant, gpu, setup.plan, setup.memory);
+  if (!mem.fits)
+    throw ConfigError("--plan", "",
+                      fmt::format("{} ({}) does not fit on {} under plan {}: {:.1f} GB of weights per GPU + {:.1f} GiB "
+                                  "reserve exceed the {:.1f} GB usable",
+                                  m.id, prec, gpu.id, setup.plan.to_string(), mem.weight_bytes_per_gpu / 1e9,
+                                  setup.memory.reserve_bytes / 1073741824.0, gpu.hbm_usable.value() / 1e9));
+  topo.emplace(build_topology(setup.cluster));
+  for (int g = 0; g < G; ++g) gpu_ids.emplace_back(static_cast<std::uint32_t>(g));
+  cost = setup.cost ? setup.cost : std::make_shared<RooflineCostModel>();
+
+  for (const BatchShape& b : split_batch(setup.batch, setup.overlap))
+    mbs.push_back(expand_forward(m, *variant, gpu, setup.plan, b, setup.expansion));
+  std::vector<int> moe_layers;
+  for (std::size_t l = 0; l < mbs[0].layer_type.size(); ++l) {
+    if (mbs[0].moe_index[l] >= 0) moe_layers.push_back(static_cast<int>(l));
+  }
+  routing = std::make_unique<RoutingModel>(m, setup.routing, setup.seed, moe_layers);
+  const auto placements = make_placements(mbs[0], *routing, setup.eplb);
+  traffic.resize(mbs.size());
+  for (const ForwardPass& f : mbs) {
+    routers.push_back(std::make_unique<MoeRouter>(f, *routing, placements, setup.traffic));
+    traffic[routers.size() - 1].resize(static_cast<std::size_t>(f.moe_layers));
+  }
+
+  std::vector<const ForwardPass*> ptrs;
+  for (const ForwardPass& f : mbs) ptrs.push_back(&f);
+  prog = step_detail::build_program(ptrs);
+
+  // Static op costs, once per distinct PlannedOp (layers of one type share theirs).
+  std::unordered_map<const PlannedOp*, OpCost> cache;
+  for (auto& s : prog.streams) {
+    for (FlatOp& o : s.ops) {
+      if (o.moe >= 0) continue;
+      auto it = cache.find(o.op);
+      if (it == cache.end()) it = cache.emplace(o.op, cost->cost(o.op->op, gpu, setup.cost_options)).first;
+      o.cost = it->second.time;
+      o.bound = it->second.bound;
+    }
+  }
+  needs_analytic = setup.mode == StepMode::kFast || setup.network == NetworkMode::kAnalytic;
+  analytic.assign(prog.comms.size(), Duration{0});
+  if (needs_analytic) {
+    const auto n = static_cast<std::size_t>(G);
+    for (std::size_t c = 0; c < prog.comms.size(); ++c) {
+      if (prog.comms[c].static_matrix.empty()) continue;
+      ByteMatrix bm(n);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) bm.set(i, j, Bytes(prog.comms[c].static_matrix[i * n + j]));
+      analytic[c] = alltoall_time(*topo, gpu_ids, bm);
+    }
+  }
+}
+
+void StepSimulator::Impl::prepare(std::uint64_t step) {
+  for (std::size_t mb = 0; mb < mbs.size(); ++mb) {
+    for (int l = 0; l < mbs[mb].moe_layers; ++l)
+      routers[mb]->route(l, step * mbs.size() + mb, traffic[mb][static_cast<std::size_t>(l)]);
+  }
+  const GpuSpec& gpu = setup.cluster.system.gpu;
+  const auto G = static_cast<std::size_t>(prog.gpus);
+  for (std::size_t g = 0; g < G; ++g) {
+    for (FlatOp& o : prog.streams[g].ops) {
+      if (o.moe < 0) continue;
+      const MoeLayerTraffic& t = traffic[o.mb][static_cast<std::size_t>(o.moe)];
+      const PlannedOp& src = *o.op;
+      scratch.op.kind = src.op.kind;
+      if (scratch.op.name != src.op.name) scratch.op.name = src.op.name;
+      scratch.op.precision = src.op.precision;
+      scratch.op.kernels = src.op.kernels;
+      scratch.op.shape.n = src.op.shape.n;
+      scratch.op.shape.k = src.op.shape.k;
+      scratch.weight_bpp = src.weight_bpp;
+      scratch.in_bytes = src.in_bytes;
+      scratch.routed = true;
+      if (src.op.kind == OpKind::kGroupedGemm) {
+        fill_grouped_gemm(scratch, t.gpu_slot_tokens[g]);
+      } else {
+        scratch.op.flops = 0;
+        fill_routed_activation(scratch, t.gpu_rows[g]);
+      }
+      const OpCost c = cost->cost(scratch.op, gpu, setup.cost_options);
+      o.cost = c.time;
+      o.bound = c.bound;
+    }
+  }
+  for (std::size_t c = 0; c < prog.comms.size(); ++c) {
+    auto& ci = prog.comms[c];
+    if (!ci.static_matrix.empty()) continue;
+    const MoeLayerTraffic& t = traffic[ci.mb][static_cast<std::size_t>(ci.moe)];
+    ci.matrix = ci.decl.kind == CommKind::kDispatch ? &t.dispatch : &t.combine;
+    if (needs_analytic) {
+      ByteMatrix bm(G);
+      const auto& m = *ci.matrix;
+      for (std::size_t i = 0; i < G; ++i)
+        for (std::size_t j = 0; j < G; ++j) bm.set(i, j, Bytes(m[i * G + j]));
+      analytic[c] = alltoall_time(*topo, gpu_ids, bm);
+    }
+  }
+}
+
+StepResult StepSimulator::Impl::report() const {
+  StepResult r;
+  const auto G = static_cast<std::size_t>(prog.gpus);
+  const auto T = static_cast<std::size_t>(prog.types);
+  r.mode = setup.mode;
+  r.network = setup.network;
+  r.tokens = setup.batch.tokens();
+  r.sequences = static_cast<std::int64_t>(setup.batch.seqs.size());
+  r.events = rec.events;
+  r.per_token_routing = routers.empty() ? false : routers[0]->per_token();
+  std::int64_t end = 0;
+  for (std::size_t g = 0; g < G; ++g) {
+    if (rec.finish[g] > end) {
+      end = rec.finish[g];
+      r.critical_gpu = static_cast<int>(g);
+    }
+  }
+  r.step_time = Duration{end};
+  r.tokens_per_second = end > 0 ? static_cast<double>(r.tokens) / (static_cast<double>(end) * 1e-12) : 0;
+
+  // Busy time per GPU, the critical GPU's split, per-op statistics.
+  const ForwardPass& f0 = mbs[0];
+  std::vector<std::size_t> op_offset(T + 2, 0);
+  for (std::size_t t = 0; t < T; ++t) op_offset[t + 1] = op_offset[t] + f0.programs[t][0].ops.size();
+  op_offset[T + 1] = op_offset[T] + f0.head[0].size() + f0.tail[0].size();
+  const std::size_t nops = op_offset[T + 1];
+  std::vector<double> op_sum(nops, 0), op_max(nops, 0), per_gpu(nops);
+  std::vector<std::array<int, 4>> bound_count(nops, std::array<int, 4>{});
+  std::vector<const PlannedOp*> op_ref(nops, nullptr);
+  std::vector<int> layers_of(T + 1, 0);
+  for (const int t : f0.layer_type) layers_of[static_cast<std::size_t>(t)] += 1;
+  layers_of[T] = 1;
+  std::vector<double> busy(G, 0);
+  std::vector<double> split((T + 1) * kOpGroupCount, 0);
+  for (std::size_t g = 0; g < G; ++g) {
+    std::fill(per_gpu.begin(), per_gpu.end(), 0.0);
+    for (const FlatOp& o : prog.streams[g].ops) {
+      const double s = to_seconds(o.cost);
+      busy[g] += s;
+      const std::size_t k = op_offset[static_cast<std::size_t>(o.type)] + o.op_index;
+      per_gpu[k] += s;
+      bound_count[k][static_cast<std::size_t>(o.bound)] += 1;
+      if (!op_ref[k] && g == 0) op_ref[k] = o.op;
+      if (g == static_cast<std::size_t>(r.critical_gpu))
+        split[static_cast<std::size_t>(o.type) * kOpGroupCount + static_cast<std::size_t>(o.op->group)] += s;
+    }
+    for (std::size_t k = 0; k < nops; ++k) {
+      op_sum[k] += per_gpu[k];
+      op_max[k] = std::max(op_max[k], per_gpu[k]);
+    }
+  }
+  for (std::size_t t = 0; t <= T; ++t) {
+    for (int gr = 0; gr < kOpGroupCount; ++gr)
+      split[t * kOpGroupCount + static_cast<std::size_t>(gr)] +=
+          rec.stall[(static_cast<std::size_t>(r.critical_gpu) * (T + 1) + t) * kOpGroupCount + static_cast<std::size_t>(gr)];
+  }
+  double busy_sum = 0;
+  for (std::size_t g = 0; g < G; ++g) {
+    busy_sum += busy[g];
+    if (busy[g] > busy[static_cast<std::size_t>(r.slowest_gpu)]) r.slowest_gpu = static_cast<int>(g);
+  }
+  r.slowest_gpu_busy_s = busy[static_cast<std::size_t>(r.slowest_gpu)];
+  r.mean_gpu_busy_s = busy_sum / static_cast<double>(G);
+
+  for (std::size_t t = 0; t < T; ++t) {
+    LayerTypeReport lt;
+    lt.name = f0.types[t].name;
+    lt.layers = layers_of[t];
+    for (int gr = 0; gr < kOpGroupCount; ++gr)
+      lt.seconds_per_layer[static_cast<std::size_t>(gr)] = split[t * kOpGroupCount + static_cast<std::size_t>(gr)] / lt.layers;
+    for (std::size_t k = op_offset[t]; k < op_offset[t + 1]; ++k) {
+      if (!op_ref[k]) continue;
+      LayerTypeReport::OpRow row;
+      row.name = op_ref[k]->op.name;
+      row.group = op_ref[k]->group;
+      row.mean_s = op_sum[k] / static_cast<double>(G) / lt.layers;
+      row.max_s = op_max[k] / lt.layers;
+      row.bound = static_cast<Bound>(std::max_element(bound_count[k].begin(), bound_count[k].end()) - bound_count[k].begin());
+      lt.ops.push_back(row);
+    }
+    r.layer_types.push_back(std::move(lt));
+  }
+  for (int gr = 0; gr < kOpGroupCount; ++gr) r.head_tail_seconds[static_cast<std::size_t>(gr)] = split[T * kOpGroupCount + static_cast<std::size_t>(gr)];
+
+  // Expert load.
+  std::vector<double> rows(G, 0);
+  double distinct = 0, ratio = 0;
+  int draws = 0;
+  for (const auto& per_mb : traffic) {
+    for (const MoeLayerTraffic& t : per_mb) {
+      double layer_max = 0, layer_sum = 0;
+      for (std::size_t g = 0; g < G && g < t.gpu_rows.size(); ++g) {
+        const auto x = static_cast<double>(t.gpu_rows[g]);
+        rows[g] += x;
+        layer_max = std::max(layer_max, x);
+        layer_sum += x;
+      }
+      ratio += layer_sum > 0 ? layer_max / (layer_sum / static_cast<double>(G)) : 0;
+      distinct += t.distinct_experts();
+      ++draws;
+    }
+  }
+  if (draws > 0) {
+    double sum = 0;
+    for (const double x : rows) {
+      sum += x;
+      r.max_expert_rows = std::max(r.max_expert_rows, x);
+    }
+    r.mean_expert_rows = sum / static_cast<double>(G);
+    r.expert_load_max_over_mean = ratio / draws;
+    r.slowest_gpu_expert_rows = rows[static_cast<std::size_t>(r.slowest_gpu)];
+    r.mean_distinct_experts = distinct / draws;
+  }
+
+  // Collectives by kind.
+  std::map<int, CommReport> by_kind;
+  for (std::size_t c = 0; c < prog.comms.size(); ++c) {
+    const auto& ci = prog.comms[c];
+    CommReport& cr = by_kind[static_cast<int>(ci.decl.kind)];
+    cr.kind = ci.decl.kind;
+    cr.count += 1;
+    const auto& m = *ci.matrix;
+    for (std::size_t i = 0; i < G; ++i)
+      for (std::size_t j = 0; j < G; ++j) cr.bytes += i == j ? 0 : m[i * G + j];
+    if (rec.comm_first_send[c] >= 0)
+      cr.mean_span_s += static_cast<double>(rec.comm_last_arrival[c] - rec.comm_first_send[c]) * 1e-12;
+  }
+  for (auto& [k, cr] : by_kind) {
+    cr.mean_span_s /= cr.count;
+    r.comms.push_back(cr);
+  }
+  return r;
+}
+
+StepSimulator::StepSimulator(StepSetup setup) : impl_(std::make_unique<Impl>()) {
+  impl_->setup = std::move(setup);
+  impl_->setup_all();
+}
+
+StepSimulator::~StepSimulator() = default;
+
+const StepSetup& StepSimulator::setup() const { return impl_->setup; }
+const ForwardPass& StepSimulator::forward_pass(int mb) const { return impl_->mbs.at(static_cast<std::size_t>(mb)); }
+
+StepResult StepSimulator::run(std::uint64_t step) {
+  Impl& s = *impl_;
+  s.prepare(step);
+  step_detail::RunInputs in;
+  in.prog = &s.prog;
+  in.topo = &*s.topo;
+  in.gpus = s.gpu_ids;
+  in.network = s.setup.mode == StepMode::kFast ? NetworkMode::kAnalytic : s.setup.network;
+  in.analytic = s.analytic;
+  in.trace = s.setup.record_trace;
+  s.rec.reset(s.prog.gpus, s.prog.types, s.prog.comms.size(), in.trace);
+  if (s.setup.mode == StepMode::kFast) {
+    step_detail::run_fast(in, s.rec);
+  } else {
+    step_detail::run_detailed(in, s.rec);
+  }
+  return s.report();
+}
+
+std::string StepSimulator::trace_json() const {
+  const Impl& s = *impl_;
+  TraceWriter w;
+  const int mbs = static_cast<int>(s.mbs.size());
+  for (int g = 0; g < s.prog.gpus; ++g) {
+    w.name_process(g, fmt::format("GPU {}", g));
+    w.name_thread(g, 0, "compute stream");
+    for (int mb = 0; mb < mbs; ++mb) {
+      const std::string sfx = mbs > 1 ? fmt::format(" (micro-batch {})", mb == 0 ? 'A' : 'B') : "";
+      w.name_thread(g, 1 + 2 * mb, "link out (tx)" + sfx);
+      w.name_thread(g, 2 + 2 * mb, "link in (rx)" + sfx);
+    }
+  }
+  for (const auto& sp : s.rec.op_spans) {
+    const FlatOp& o = s.prog.streams[sp.gpu].ops[sp.op];
+    std::vector<std::pair<std::string, std::string>> args = {
+        {"layer", o.layer >= 0 ? std::to_string(o.layer) : "-"},
+        {"bound", bound_name(o.bound)},
+        {"kind", op_kind_name(o.op->op.kind)}};
+    if (mbs > 1) args.emplace_back("micro_batch", o.mb == 0 ? "A" : "B");
+    w.slice(static_cast<int>(sp.gpu), 0, o.op->op.name, op_group_name(o.op->group), Time{Duration{sp.start}},
+            Duration{sp.dur}, std::move(args));
+  }
+  for (const auto& ls : s.rec.link_spans) {
+    const auto& ci = s.prog.comms[ls.comm];
+    const int tid = (ls.tx ? 1 : 2) + 2 * ci.mb;
+    w.slice(static_cast<int>(ls.gpu), tid, fmt::format("{} L{}", comm_kind_name(ci.decl.kind), ci.layer), "network",
+            Time{Duration{ls.start}}, Duration{ls.end - ls.start}, {{"layer", std::to_string(ci.layer)}});
+  }
+  return w.json();
+}
+
+StepResult simulate_step(const StepSetup& setup, std::uint64_t step) {
+  StepSimulator sim(setup);
+  return sim.run(step);
+}
+
+}  // namespace moesim
