@@ -1,52 +1,40 @@
-// The serving timeline as Chrome trace events (Perfetto opens it): one track
-// per instance with its sampled steps, one track per sampled request with its
-// queue/prefill and decode spans. Bounded: ServingOptions::trace_steps steps and
-// max_requests requests. Written in time order per track, deterministically.
-#include <fmt/format.h>
+// The serving timeline as Chrome trace events (Perfetto opens it), written with
+// the shared TraceWriter (sim/obs/trace.h): process 1 has one thread per
+// instance with its sampled steps; process 2 one thread per sampled request with
+// its time to first token and its decode. Bounded: ServingOptions::trace_steps
+// steps and max_requests evenly spaced requests.
+#include <string>
 
 #include "sim/obs/report.h"
+#include "sim/obs/trace.h"
 
 namespace moesim::obs {
 
-namespace {
-
-double us(Time t) { return static_cast<double>(t.time_since_epoch().count()) * 1e-6; }
-double us(Duration d) { return static_cast<double>(d.count()) * 1e-6; }
-
-}  // namespace
-
 std::string chrome_trace(const serve::ServingResult& res, std::size_t max_requests) {
-  std::string out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
-  bool first = true;
-  auto emit = [&](const std::string& ev) {
-    out += first ? "" : ",\n";
-    out += ev;
-    first = false;
-  };
+  TraceWriter w;
+  w.name_process(1, "instances (sampled steps)");
   for (std::size_t i = 0; i < res.instance_names.size(); ++i)
-    emit(fmt::format(R"({{"ph":"M","name":"thread_name","pid":1,"tid":{},"args":{{"name":"{}"}}}})", i,
-                     res.instance_names[i]));
-  for (const serve::StepSample& s : res.step_samples)
-    emit(fmt::format(R"({{"ph":"X","name":"{}","cat":"step","pid":1,"tid":{},"ts":{:.3f},"dur":{:.3f},)"
-                     R"("args":{{"decode_seqs":{},"prefill_tokens":{}}}}})",
-                     s.prefill_tokens > 0 ? (s.decode_seqs > 0 ? "mixed" : "prefill") : "decode", s.instance,
-                     us(s.start), us(s.duration), s.decode_seqs, s.prefill_tokens));
+    w.name_thread(1, static_cast<int>(i), res.instance_names[i]);
+  for (const serve::StepSample& s : res.step_samples) {
+    const char* kind = s.prefill_tokens > 0 ? (s.decode_seqs > 0 ? "mixed" : "prefill") : "decode";
+    w.slice(1, s.instance, kind, "step", s.start, s.duration,
+            {{"decode_seqs", std::to_string(s.decode_seqs)}, {"prefill_tokens", std::to_string(s.prefill_tokens)}});
+  }
+  w.name_process(2, "requests (sampled)");
   const auto& recs = res.metrics.records();
   const std::size_t stride = recs.size() > max_requests ? (recs.size() + max_requests - 1) / max_requests : 1;
   for (std::size_t i = 0; i < recs.size(); i += stride) {
     const RequestRecord& r = recs[i];
     if (!r.finished) continue;
-    emit(fmt::format(R"({{"ph":"M","name":"thread_name","pid":2,"tid":{},"args":{{"name":"request {}"}}}})", r.id,
-                     r.id));
-    emit(fmt::format(R"({{"ph":"X","name":"to first token","cat":"request","pid":2,"tid":{},"ts":{:.3f},)"
-                     R"("dur":{:.3f},"args":{{"input_tokens":{},"preemptions":{}}}}})",
-                     r.id, us(r.arrival), us(r.first_token - r.arrival), r.input, r.preemptions));
-    emit(fmt::format(R"({{"ph":"X","name":"decode","cat":"request","pid":2,"tid":{},"ts":{:.3f},"dur":{:.3f},)"
-                     R"("args":{{"output_tokens":{},"kv_transfer_us":{:.3f}}}}})",
-                     r.id, us(r.first_token), us(r.finish - r.first_token), r.output, us(r.kv_transfer)));
+    const int tid = static_cast<int>(r.id);
+    w.name_thread(2, tid, "request " + std::to_string(r.id));
+    w.slice(2, tid, "to first token", "request", r.arrival, r.first_token - r.arrival,
+            {{"input_tokens", std::to_string(r.input)}, {"preemptions", std::to_string(r.preemptions)}});
+    w.slice(2, tid, "decode", "request", r.first_token, r.finish - r.first_token,
+            {{"output_tokens", std::to_string(r.output)},
+             {"kv_transfer_us", std::to_string(static_cast<double>(r.kv_transfer.count()) * 1e-6)}});
   }
-  out += "\n]}\n";
-  return out;
+  return w.json();
 }
 
 }  // namespace moesim::obs
