@@ -30,6 +30,7 @@ struct RunOptions {
   bool detailed = false;
   std::string step_time;
   bool quiet = false;
+  std::string cost_model = "roofline";
 };
 
 int run_run(const RunOptions& o) {
@@ -47,7 +48,8 @@ int run_run(const RunOptions& o) {
   for (const std::string& f : o.scenarios) specs.push_back(load_scenario(f, o.seed));
   const serve::StepTimerFactory timers =
       fixed ? serve::fixed_step_timers(*fixed)
-            : serve::moe_step_timers(o.detailed ? serve::StepFidelity::kDetailed : serve::StepFidelity::kFast);
+            : serve::moe_step_timers(o.detailed ? serve::StepFidelity::kDetailed : serve::StepFidelity::kFast,
+                                     o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline);
 
   std::vector<obs::Summary> summaries;
   std::vector<serve::ServingResult> results;
@@ -92,6 +94,8 @@ void add_run_command(CLI::App& parent, CommandAction& action) {
   cmd->add_option("--step-time", opts->step_time,
                   "every step takes this long (e.g. \"10 ms\"): a what-if / test mode, no step simulator");
   cmd->add_flag("--quiet", opts->quiet, "no progress line on stderr");
+  cmd->add_option("--cost-model", opts->cost_model, "op costs: roofline (default) or calibrated")
+      ->check(CLI::IsMember({"roofline", "calibrated"}));
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });
 }
 

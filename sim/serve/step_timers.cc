@@ -39,7 +39,9 @@ struct Parts {
 // The MoE step simulator at grid points, interpolated in between (step_grid.h).
 class MoeStepTimer final : public StepTimer {
  public:
-  MoeStepTimer(const ScenarioSpec& sc, const PoolSpec& pool, StepFidelity fidelity) : sc_(sc), pool_(pool) {
+  MoeStepTimer(const ScenarioSpec& sc, const PoolSpec& pool, StepFidelity fidelity, CostModelKind cost)
+      : sc_(sc), pool_(pool) {
+    if (cost == CostModelKind::kCalibrated) base_.cost = make_cost_model(sc.cluster.system.gpu, cost);
     base_.model = sc.model;
     base_.precision = sc.precision;
     base_.cluster = sc.cluster;
@@ -200,7 +202,7 @@ StepTimerFactory fixed_step_timers(Duration step) {
   };
 }
 
-StepTimerFactory moe_step_timers(StepFidelity fidelity) {
+StepTimerFactory moe_step_timers(StepFidelity fidelity, CostModelKind cost) {
   // Instances of one pool share a timer's grid: the factory hands each instance
   // a view of one timer per pool.
   struct Shared final : StepTimer {
@@ -209,10 +211,10 @@ StepTimerFactory moe_step_timers(StepFidelity fidelity) {
     [[nodiscard]] long long evaluations() const override { return inner->evaluations(); }
   };
   auto pools = std::make_shared<std::map<const PoolSpec*, std::shared_ptr<StepTimer>>>();
-  return [fidelity, pools](const ScenarioSpec& sc, const PoolSpec& pool,
+  return [fidelity, cost, pools](const ScenarioSpec& sc, const PoolSpec& pool,
                            std::span<const GpuId>) -> std::unique_ptr<StepTimer> {
     auto& t = (*pools)[&pool];
-    if (!t) t = std::make_shared<MoeStepTimer>(sc, pool, fidelity);
+    if (!t) t = std::make_shared<MoeStepTimer>(sc, pool, fidelity, cost);
     auto s = std::make_unique<Shared>();
     s->inner = t;
     return s;

@@ -4,13 +4,16 @@
 // programs); and a fixed step time for tests.
 #pragma once
 
+#include "sim/cost/calibrated.h"
 #include "sim/serve/serving_sim.h"
 
 namespace moesim::serve {
 
 enum class StepFidelity { kFast, kDetailed };
 
-StepTimerFactory moe_step_timers(StepFidelity fidelity);
+// cost: roofline, or the calibrated model of the system's GPU (hardware/calibration/, extrapolated for
+// GPUs that have none of their own); ConfigError when the GPU has no calibration to use.
+StepTimerFactory moe_step_timers(StepFidelity fidelity, CostModelKind cost = CostModelKind::kRoofline);
 
 // Every step takes `step` (tests and what-if runs).
 StepTimerFactory fixed_step_timers(Duration step);
