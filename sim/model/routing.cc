@@ -215,6 +215,21 @@ void RoutingModel::draw_tokens(int moe_layer, Rng& rng, std::int64_t tokens, std
   for (std::int64_t t = 0; t < tokens; ++t) draw_one(alias, p, rng, out.data() + t * top_k_);
 }
 
+namespace {
+
+// Binomial(n, p): exact (Rng::binomial's inversion) while n·min(p, 1-p) < 30; beyond, where Rng::binomial
+// would split on beta draws (a chain of gamma draws), the normal approximation round(np + z·sqrt(np(1-p)))
+// clamped to [0, n] (skewness (1-2p)/sqrt(np(1-p)) < 0.19 there).
+std::uint64_t binomial_fast(Rng& rng, std::uint64_t n, double p) {
+  const double mean = static_cast<double>(n) * p;
+  const double var = mean * (1 - p);
+  if (static_cast<double>(n) * std::min(p, 1 - p) < 30) return rng.binomial(n, p);
+  const double x = std::round(mean + std::sqrt(var) * rng.normal(0, 1));
+  return static_cast<std::uint64_t>(std::clamp(x, 0.0, static_cast<double>(n)));
+}
+
+}  // namespace
+
 void RoutingModel::draw_counts(int moe_layer, Rng& rng, std::int64_t tokens, std::span<std::int64_t> counts) const {
   if (tokens <= 0) return;
   const auto pi = inclusion(moe_layer);
@@ -229,7 +244,7 @@ void RoutingModel::draw_counts(int moe_layer, Rng& rng, std::int64_t tokens, std
       c = left;
     } else {
       const double q = rest > 0 ? std::min(1.0, pi[e] / rest) : 0.0;
-      c = q > 0 ? rng.binomial(left, q) : 0;
+      c = q > 0 ? binomial_fast(rng, left, q) : 0;
     }
     left -= c;
     rest -= pi[e];

@@ -24,7 +24,8 @@
 // (π = k/E exactly for uniform). APPROXIMATION: the expected counts match
 // per-token draws (exactly for uniform, to the λ approximation otherwise) but
 // the variance of one expert's count is N·π(1 − π/k) instead of N·π(1 − π):
-// ~3% higher for DeepSeek-R1 uniform; counts are capped at N. With a group
+// ~3% higher for DeepSeek-R1 uniform; counts are capped at N; each conditional
+// binomial with n·min(p, 1-p) >= 30 is drawn by its normal approximation. With a group
 // limit and skewed p the marginals differ from the λ formula; there π_e is
 // instead estimated once per layer from 16,384 per-token draws (a fixed
 // relative error of about 1/sqrt(16384·π_e) per expert: 3% at π_e = 0.07).

@@ -11,10 +11,9 @@
 
 #include "sim/config/error.h"
 #include "sim/cost/roofline.h"
-#include "sim/hw/analytic_comm.h"
-#include "sim/hw/byte_matrix.h"
 #include "sim/hw/topology.h"
 #include "sim/obs/trace.h"
+#include "sim/step/pair_routes.h"
 #include "sim/step/step_program.h"
 #include "sim/step/step_run.h"
 
@@ -40,6 +39,7 @@ struct StepSimulator::Impl {
   Program prog;
   std::shared_ptr<const CostModel> cost;
   std::vector<Duration> analytic;  // per comm
+  std::optional<step_detail::PairRoutes> routes;
   RunRecord rec;
   PlannedOp scratch;
   bool needs_analytic = false;
@@ -124,13 +124,9 @@ void StepSimulator::Impl::setup_all() {
   needs_analytic = setup.mode == StepMode::kFast || setup.network == NetworkMode::kAnalytic;
   analytic.assign(prog.comms.size(), Duration{0});
   if (needs_analytic) {
-    const auto n = static_cast<std::size_t>(G);
+    routes.emplace(*topo, gpu_ids);
     for (std::size_t c = 0; c < prog.comms.size(); ++c) {
-      if (prog.comms[c].static_matrix.empty()) continue;
-      ByteMatrix bm(n);
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < n; ++j) bm.set(i, j, Bytes(prog.comms[c].static_matrix[i * n + j]));
-      analytic[c] = alltoall_time(*topo, gpu_ids, bm);
+      if (!prog.comms[c].static_matrix.empty()) analytic[c] = routes->time(prog.comms[c].static_matrix);
     }
   }
 }
@@ -172,13 +168,7 @@ void StepSimulator::Impl::prepare(std::uint64_t step) {
     if (!ci.static_matrix.empty()) continue;
     const MoeLayerTraffic& t = traffic[ci.mb][static_cast<std::size_t>(ci.moe)];
     ci.matrix = ci.decl.kind == CommKind::kDispatch ? &t.dispatch : &t.combine;
-    if (needs_analytic) {
-      ByteMatrix bm(G);
-      const auto& m = *ci.matrix;
-      for (std::size_t i = 0; i < G; ++i)
-        for (std::size_t j = 0; j < G; ++j) bm.set(i, j, Bytes(m[i * G + j]));
-      analytic[c] = alltoall_time(*topo, gpu_ids, bm);
-    }
+    if (needs_analytic) analytic[c] = routes->time(*ci.matrix);
   }
 }
 

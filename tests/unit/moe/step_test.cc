@@ -11,6 +11,9 @@
 #include "sim/config/hardware_load.h"
 #include "sim/config/model_load.h"
 #include "sim/cost/roofline.h"
+#include "sim/core/rng.h"
+#include "sim/hw/analytic_comm.h"
+#include "sim/step/pair_routes.h"
 #include "sim/model/model_math.h"
 #include "tests/unit/test_util.h"
 
@@ -42,7 +45,7 @@ TEST(Step, DeepSeekBatch1Tp8IsAtLeastTheWeightReadTime) {
   EXPECT_NEAR(bound_s, 0.978e-3, 0.005e-3);
   EXPECT_GE(to_seconds(r.step_time), bound_s);
   // And not wildly above it: the roofline at 0.89 of HBM plus ~2 us launches for ~30 kernels per layer.
-  // (~30 kernels per layer at the 2 us CUDA-graph launch placeholder dominate: ~65 us per layer, 4 ms per step.)
+  // Above it: replicated q_a/kv_a, 0.89 of HBM bandwidth, ~30 kernel launches and 4 TP collectives per layer.
   EXPECT_LE(to_seconds(r.step_time), 5.0 * bound_s);
   // Batch 1: exactly 8 distinct experts per layer.
   EXPECT_DOUBLE_EQ(r.mean_distinct_experts, 8.0);
@@ -161,6 +164,25 @@ TEST(Step, DeepSeekCommunicationBoundOverNvlink) {
   // link (~10-20% above the mean) pulls it down.
   EXPECT_GT(tps, 900);
   EXPECT_LT(tps, 1250);
+}
+
+TEST(Step, PairRoutesEqualsAlltoallTime) {
+  // Random matrices on 2 HGX nodes (NVLink inside, InfiniBand across): the cached routes give the helper's
+  // analytic time to the picosecond.
+  const Topology topo = build_topology(ClusterSpec{load_system(source_path("hardware/systems/hgx-h200.json")), 2});
+  std::vector<GpuId> gpus;
+  for (std::uint32_t g = 0; g < 16; ++g) gpus.emplace_back(g);
+  step_detail::PairRoutes pr(topo, gpus);
+  Rng rng(9);
+  for (int trial = 0; trial < 5; ++trial) {
+    ByteMatrix bm(16);
+    std::vector<double> m(256, 0.0);
+    for (std::size_t i = 0; i < 256; ++i) {
+      m[i] = rng.uniform01() < 0.3 ? 0.0 : std::floor(rng.uniform(0, 1e6));
+      bm.set(i / 16, i % 16, Bytes(m[i]));
+    }
+    EXPECT_EQ(pr.time(m), alltoall_time(topo, gpus, bm));
+  }
 }
 
 TEST(Step, BadInputIsAConfigError) {

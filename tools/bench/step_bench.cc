@@ -1,0 +1,64 @@
+// Wall time of one simulated DeepSeek-R1 decode step with EP72 on one GB200
+// NVL72 (61 layers, 72 GPUs), per mode, at several batch sizes per GPU.
+//   ./build/ci/tools/bench/step_bench --benchmark_min_time=1s
+// Arg 0: sequences per GPU (context 2000 each). Counters: step_ms (the
+// simulated step), events (engine events per step).
+#include <benchmark/benchmark.h>
+
+#include "sim/config/hardware_load.h"
+#include "sim/config/model_load.h"
+#include "sim/step/step.h"
+
+namespace moesim {
+namespace {
+
+StepSetup ep72(std::int64_t per_gpu, StepMode mode, NetworkMode net, Overlap overlap = Overlap::kNone) {
+  StepSetup s;
+  s.model = load_model(std::string(MOESIM_SOURCE_DIR) + "/models/deepseek-r1.json");
+  s.cluster = ClusterSpec{load_system(std::string(MOESIM_SOURCE_DIR) + "/hardware/systems/gb200-nvl72.json"), 1};
+  s.plan = parse_plan("tp=1,ep=72,redundant=32", "bench", "");
+  s.eplb = true;
+  s.batch = BatchShape::decode(72 * per_gpu, 2000);
+  s.mode = mode;
+  s.network = net;
+  s.overlap = overlap;
+  s.routing = parse_routing("zipf:1.2", "bench");
+  return s;
+}
+
+void run(benchmark::State& state, StepMode mode, NetworkMode net, Overlap overlap = Overlap::kNone) {
+  StepSimulator sim(ep72(state.range(0), mode, net, overlap));
+  std::uint64_t step = 0;
+  StepResult r;
+  for (auto _ : state) {
+    r = sim.run(step++);
+    benchmark::DoNotOptimize(r.step_time);
+  }
+  state.counters["step_ms"] = to_ms(r.step_time);
+  state.counters["events"] = static_cast<double>(r.events);
+  state.counters["per_token_routing"] = r.per_token_routing ? 1 : 0;
+}
+
+void BM_StepDetailedAnalytic(benchmark::State& s) { run(s, StepMode::kDetailed, NetworkMode::kAnalytic); }
+void BM_StepDetailedAnalyticTbo(benchmark::State& s) { run(s, StepMode::kDetailed, NetworkMode::kAnalytic, Overlap::kTbo); }
+void BM_StepFast(benchmark::State& s) { run(s, StepMode::kFast, NetworkMode::kAnalytic); }
+void BM_StepDetailedFluid(benchmark::State& s) { run(s, StepMode::kDetailed, NetworkMode::kFluid); }
+
+void BM_StepSetup(benchmark::State& state) {
+  const StepSetup s = ep72(state.range(0), StepMode::kDetailed, NetworkMode::kAnalytic);
+  for (auto _ : state) {
+    StepSimulator sim(s);
+    benchmark::DoNotOptimize(&sim);
+  }
+}
+
+BENCHMARK(BM_StepDetailedAnalytic)->Arg(8)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepDetailedAnalyticTbo)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepFast)->Arg(8)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepDetailedFluid)->Arg(8)->Arg(32)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepSetup)->Arg(32)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace moesim
+
+BENCHMARK_MAIN();
