@@ -52,6 +52,27 @@ void BM_StepSetup(benchmark::State& state) {
   }
 }
 
+// Agreement of the fast path with the detailed fluid engine: DeepSeek-R1 EP16 over two HGX H200 nodes
+// (InfiniBand between them), 64 decode sequences per GPU; counter fast_over_fluid = step-time ratio.
+void BM_FastOverFluid(benchmark::State& state) {
+  StepSetup s;
+  s.model = load_model(std::string(MOESIM_SOURCE_DIR) + "/models/deepseek-r1.json");
+  s.cluster = ClusterSpec{load_system(std::string(MOESIM_SOURCE_DIR) + "/hardware/systems/hgx-h200.json"), 2};
+  s.plan = parse_plan("tp=1,ep=16", "bench", "");
+  s.batch = BatchShape::decode(16 * 64, 2000);
+  double ratio = 0;
+  for (auto _ : state) {
+    s.mode = StepMode::kFast;
+    const StepResult f = simulate_step(s);
+    s.mode = StepMode::kDetailed;
+    s.network = NetworkMode::kFluid;
+    const StepResult d = simulate_step(s);
+    ratio = to_seconds(f.step_time) / to_seconds(d.step_time);
+  }
+  state.counters["fast_over_fluid"] = ratio;
+}
+
+BENCHMARK(BM_FastOverFluid)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepDetailedAnalytic)->Arg(8)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepDetailedAnalyticTbo)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepFast)->Arg(8)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
