@@ -1,101 +1,144 @@
 #include "sim/core/event_queue.h"
 
+#include <bit>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace moesim {
+namespace {
 
-EventId EventQueue::push(Time t, Callback cb, EventTag tag) {
+// Bucket of a time relative to the current minimum: 0 when equal, else the
+// position of the highest differing bit + 1 (1..64).
+inline std::size_t bucket_of(std::uint64_t t, std::uint64_t last) {
+  return static_cast<std::size_t>(std::bit_width(t ^ last));
+}
+
+}  // namespace
+
+std::uint32_t EventQueue::claim(Time t, EventTag tag) {
+  const std::int64_t ps = t.time_since_epoch().count();
+  if (ps < 0 || static_cast<std::uint64_t>(ps) < floor_) {
+    throw std::logic_error("EventQueue::push: time " + std::to_string(ps) +
+                           " ps is before the last event taken out (" + std::to_string(floor_) + " ps)");
+  }
+  if (next_seq_ >> (64 - kSlotBits)) throw std::length_error("EventQueue: more than 2^40 events scheduled");
   std::uint32_t slot;
   if (!free_.empty()) {
     slot = free_.back();
     free_.pop_back();
   } else {
-    slot = static_cast<std::uint32_t>(slots_.size());
-    slots_.emplace_back();
+    if (slot_count_ >= kSlotMask) throw std::length_error("EventQueue: more than 2^24 - 1 pending events");
+    slot = slot_count_++;
+    if ((slot >> kChunkBits) >= chunks_.size()) chunks_.push_back(std::make_unique<Slot[]>(std::size_t{1} << kChunkBits));
   }
+  const auto ut = static_cast<std::uint64_t>(ps);
+  if (ut < last_) rebase(ut);
   const std::uint64_t seq = next_seq_++;
-  Slot& s = slots_[slot];
-  s.cb = std::move(cb);
+  Slot& s = slot_at(slot);
   s.seq = seq;
   s.tag = tag;
-  heap_.push_back(Entry{t.time_since_epoch().count(), seq, slot});
-  sift_up(heap_.size() - 1);
+  buckets_[bucket_of(ut, last_)].push_back(Entry{ut, seq << kSlotBits | slot});
+  ++records_;
   ++live_;
-  return EventId{seq, slot};
+  return slot;
+}
+
+EventQueue::~EventQueue() {
+  // Destroy the callbacks of pending events (free and running slots hold none).
+  for (std::uint32_t i = 0; i < slot_count_; ++i) {
+    Slot& s = slot_at(i);
+    if (s.seq != 0) s.cb.~Callback();
+  }
 }
 
 bool EventQueue::pending(EventId id) const {
-  return id.seq != 0 && id.slot < slots_.size() && slots_[id.slot].seq == id.seq;
+  return id.seq != 0 && id.slot < slot_count_ && slot_at(id.slot).seq == id.seq;
 }
 
 bool EventQueue::cancel(EventId id) {
   if (!pending(id)) return false;
-  Slot& s = slots_[id.slot];
-  s.cb = nullptr;
+  Slot& s = slot_at(id.slot);
+  s.cb.~Callback();
   s.seq = 0;
   free_.push_back(id.slot);
   --live_;
+  ++stale_;
   return true;
 }
 
-void EventQueue::sift_up(std::size_t i) {
-  const Entry e = heap_[i];
-  while (i > 0) {
-    const std::size_t parent = (i - 1) / 4;
-    if (!before(e, heap_[parent])) break;
-    heap_[i] = heap_[parent];
-    i = parent;
-  }
-  heap_[i] = e;
-}
-
-void EventQueue::sift_down(std::size_t i) {
-  const std::size_t n = heap_.size();
-  const Entry e = heap_[i];
+bool EventQueue::refill() {
   while (true) {
-    const std::size_t first = 4 * i + 1;
-    if (first >= n) break;
-    std::size_t best = first;
-    const std::size_t last = first + 4 < n ? first + 4 : n;
-    for (std::size_t c = first + 1; c < last; ++c) {
-      if (before(heap_[c], heap_[best])) best = c;
+    std::vector<Entry>& b0 = buckets_[0];
+    if (stale_ > 0) {
+      while (head0_ < b0.size() && stale(b0[head0_])) {
+        ++head0_;
+        --stale_;
+        --records_;
+      }
     }
-    if (!before(heap_[best], e)) break;
-    heap_[i] = heap_[best];
-    i = best;
+    if (head0_ < b0.size()) return true;
+    b0.clear();
+    head0_ = 0;
+    std::size_t i = 1;
+    while (i < buckets_.size() && buckets_[i].empty()) ++i;
+    if (i == buckets_.size()) return false;
+    std::vector<Entry>& bi = buckets_[i];
+    std::uint64_t m = UINT64_MAX;
+    bool any_live = false;
+    for (const Entry& e : bi) {
+      if (stale_ > 0 && stale(e)) continue;
+      any_live = true;
+      m = e.t < m ? e.t : m;
+    }
+    if (any_live) last_ = m;
+    for (const Entry& e : bi) {
+      if (stale_ > 0 && stale(e)) {
+        --stale_;
+        --records_;
+        continue;
+      }
+      const std::size_t nb = bucket_of(e.t, last_);
+      // Records landing in the lowest buckets are popped soon: fetch their slots now.
+      if (nb <= 2) __builtin_prefetch(&slot_at(static_cast<std::uint32_t>(e.lo & kSlotMask)));
+      buckets_[nb].push_back(e);
+    }
+    bi.clear();
   }
-  heap_[i] = e;
 }
 
-void EventQueue::pop_top() {
-  heap_.front() = heap_.back();
-  heap_.pop_back();
-  if (!heap_.empty()) sift_down(0);
-}
-
-void EventQueue::drop_stale() {
-  while (!heap_.empty() && slots_[heap_.front().slot].seq != heap_.front().seq) pop_top();
+void EventQueue::rebase(std::uint64_t t) {
+  scratch_.clear();
+  for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    auto& v = buckets_[b];
+    scratch_.insert(scratch_.end(), v.begin() + static_cast<std::ptrdiff_t>(b == 0 ? head0_ : 0), v.end());
+    v.clear();
+  }
+  head0_ = 0;
+  last_ = t;
+  for (const Entry& e : scratch_) buckets_[bucket_of(e.t, last_)].push_back(e);
 }
 
 Time EventQueue::next_time() {
-  drop_stale();
-  return heap_.empty() ? kTimeMax : Time{Duration{heap_.front().t}};
+  if (!refill()) return kTimeMax;
+  return Time{Duration{static_cast<std::int64_t>(last_)}};
 }
 
 bool EventQueue::pop_until(Time until, Popped& out) {
-  drop_stale();
-  if (heap_.empty()) return false;
-  const Entry top = heap_.front();
-  if (top.t > until.time_since_epoch().count()) return false;
-  pop_top();
-  Slot& s = slots_[top.slot];
-  out.time = Time{Duration{top.t}};
-  out.seq = top.seq;
+  if (!refill()) return false;
+  if (static_cast<std::int64_t>(last_) > until.time_since_epoch().count()) return false;
+  const Entry e = buckets_[0][head0_++];
+  --records_;
+  floor_ = e.t;
+  const auto slot = static_cast<std::uint32_t>(e.lo & kSlotMask);
+  Slot& s = slot_at(slot);
+  out.time = Time{Duration{static_cast<std::int64_t>(e.t)}};
+  out.seq = e.lo >> kSlotBits;
   out.tag = s.tag;
   out.cb = std::move(s.cb);
-  s.cb = nullptr;
+  s.cb.~Callback();
   s.seq = 0;
-  free_.push_back(top.slot);
+  free_.push_back(slot);
   --live_;
   return true;
 }

@@ -19,30 +19,28 @@ void EventFingerprint::add(Time t, EventTag tag) {
   ++n_;
 }
 
-EventId Simulator::at(Time t, Callback cb, EventTag tag) {
+void Simulator::check_at(Time t) const {
   if (t < now_) {
     throw std::logic_error("Simulator::at: time " + std::to_string(t.time_since_epoch().count()) +
                            " ps is before now (" + std::to_string(now_.time_since_epoch().count()) + " ps)");
   }
-  return queue_.push(t, std::move(cb), tag);
 }
 
-EventId Simulator::after(Duration d, Callback cb, EventTag tag) {
+void Simulator::check_after(Duration d) const {
   if (d < Duration::zero()) throw std::logic_error("Simulator::after: negative delay");
   if (d > kTimeMax - now_) throw std::overflow_error("Simulator::after: time beyond the range of engine time");
-  return queue_.push(now_ + d, std::move(cb), tag);
 }
 
 RunStats Simulator::run(Time until) {
   RunStats stats;
   stop_ = false;
-  EventQueue::Popped ev;
-  while (!stop_ && queue_.pop_until(until, ev)) {
-    if (ev.time < now_) throw std::logic_error("Simulator::run: time went backwards");
-    now_ = ev.time;
+  auto observe = [this, &stats](Time t, EventTag tag) {
+    if (t < now_) throw std::logic_error("Simulator::run: time went backwards");
+    now_ = t;
     ++stats.events;
-    if (hook_) hook_(now_, ev.tag);
-    ev.cb();
+    if (hook_) hook_(t, tag);
+  };
+  while (!stop_ && queue_.run_next(until, observe)) {
   }
   executed_ += stats.events;
   stats.stopped = stop_;

@@ -51,10 +51,19 @@ class Simulator {
   [[nodiscard]] Time now() const { return now_; }
   [[nodiscard]] std::uint64_t seed() const { return seed_; }
 
-  // Schedules cb at absolute time t >= now(); throws std::logic_error for a time in the past.
-  EventId at(Time t, Callback cb, EventTag tag = {});
-  // Schedules cb d >= 0 after now().
-  EventId after(Duration d, Callback cb, EventTag tag = {});
+  // Schedules f (a void() callable) at absolute time t >= now(); throws
+  // std::logic_error for a time in the past.
+  template <class F>
+  EventId at(Time t, F&& f, EventTag tag = {}) {
+    check_at(t);
+    return queue_.push(t, std::forward<F>(f), tag);
+  }
+  // Schedules f d >= 0 after now().
+  template <class F>
+  EventId after(Duration d, F&& f, EventTag tag = {}) {
+    check_after(d);
+    return queue_.push(now_ + d, std::forward<F>(f), tag);
+  }
   // Lazy cancellation; false when the event already ran or was cancelled.
   bool cancel(EventId id) { return queue_.cancel(id); }
   [[nodiscard]] bool pending(EventId id) const { return queue_.pending(id); }
@@ -75,6 +84,9 @@ class Simulator {
   [[nodiscard]] std::uint64_t events_executed() const { return executed_; }
 
  private:
+  void check_at(Time t) const;
+  void check_after(Duration d) const;
+
   EventQueue queue_;
   Time now_ = kTimeZero;
   std::uint64_t seed_;

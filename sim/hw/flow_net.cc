@@ -9,14 +9,18 @@ namespace {
 constexpr double kRelTol = 1e-9;
 }  // namespace
 
-FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topo)
+FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topo) : FlowNetwork(sim, topo, Options{}) {}
+
+FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topo, Options options)
     : sim_(sim),
       topo_(topo),
       capacity_(topo.link_count()),
       used_(topo.link_count(), 0.0),
       max_rate_(topo.link_count(), 0.0),
       link_flows_(topo.link_count()),
-      touched_mark_(topo.link_count(), 0) {
+      touched_mark_(topo.link_count(), 0),
+      link_local_(topo.link_count(), -1),
+      options_(options) {
   for (std::size_t l = 0; l < topo.link_count(); ++l) {
     capacity_[l] = topo.link(LinkId(static_cast<std::uint32_t>(l))).bandwidth.value();
   }
@@ -30,6 +34,7 @@ std::uint32_t FlowNetwork::alloc_slot() {
   }
   flows_.emplace_back();
   pos_.resize(flows_.size() * kMaxHops);
+  in_set_.push_back(0);
   return static_cast<std::uint32_t>(flows_.size() - 1);
 }
 
@@ -101,10 +106,13 @@ void FlowNetwork::advance(Flow& f, std::int64_t now) const {
 void FlowNetwork::predict(std::uint32_t slot, std::int64_t now) {
   Flow& f = flows_[slot];
   ++f.version;
-  if (!(f.rate > 0)) return;  // starved: no finish until rates change
+  if (!(f.rate > 0)) {  // starved: no finish until rates change
+    due_.erase(slot);
+    return;
+  }
   const std::int64_t finish =
       f.rate == kNoRateCap ? now : now + duration_from_seconds_ceil(f.remaining / f.rate).count();
-  due_.push(Due{finish, slot, f.version});
+  due_.set(slot, finish);
 }
 
 void FlowNetwork::solve() {
@@ -192,42 +200,37 @@ void FlowNetwork::completion_event() {
   next_event_time_ = -1;
   const std::int64_t now = sim_.now().time_since_epoch().count();
   std::vector<DoneCallback> done;
-  while (!due_.empty() && due_.top().finish <= now) {
-    const Due d = due_.top();
-    due_.pop();
-    Flow& f = flows_[d.slot];
-    if (f.state != State::kActive || f.version != d.version) continue;
-    remove_from_links(d.slot);
+  while (!due_.empty() && due_.top_key() <= now) {
+    const std::uint32_t slot = due_.top();
+    due_.erase(slot);
+    Flow& f = flows_[slot];
+    remove_from_links(slot);
     f.state = State::kFree;
     f.remaining = 0;
     ++f.version;
     done.push_back(std::move(f.on_done));
     f.on_done = nullptr;
-    free_.push_back(d.slot);
+    free_.push_back(slot);
     ++stats_.finished;
   }
   if (!touched_.empty()) {
-    bool keep = true;
-    if (!solve_pending_) {
+    if (!solve_pending_) {  // else the solve already scheduled for this instant covers it
       for (const std::uint32_t l : touched_) {
         for (const std::uint32_t s : link_flows_[l]) {
-          if (!has_bottleneck(flows_[s])) {
-            keep = false;
-            break;
-          }
+          if (!in_set_[s] && !has_bottleneck(flows_[s])) add_to_set(s);
         }
-        if (!keep) break;
+      }
+      if (set_.empty()) {
+        ++stats_.completions_kept_rates;
+      } else if (options_.local_repair) {
+        repair();
+      } else {
+        clear_set();
+        solve();
       }
     }
     for (const std::uint32_t l : touched_) touched_mark_[l] = 0;
     touched_.clear();
-    if (solve_pending_) {
-      // The solve already scheduled for this instant covers it.
-    } else if (keep) {
-      ++stats_.completions_kept_rates;
-    } else {
-      solve();
-    }
   }
   schedule_next();
   const Time t = sim_.now();
@@ -236,23 +239,102 @@ void FlowNetwork::completion_event() {
   }
 }
 
-void FlowNetwork::schedule_next() {
-  while (!due_.empty()) {
-    const Due& d = due_.top();
-    const Flow& f = flows_[d.slot];
-    if (f.state == State::kActive && f.version == d.version) break;
-    due_.pop();
+void FlowNetwork::add_to_set(std::uint32_t slot) {
+  in_set_[slot] = 1;
+  set_.push_back(slot);
+}
+
+void FlowNetwork::clear_set() {
+  for (const std::uint32_t s : set_) in_set_[s] = 0;
+  set_.clear();
+}
+
+void FlowNetwork::repair() {
+  const std::int64_t now = sim_.now().time_since_epoch().count();
+  while (true) {
+    if (set_.size() * 4 > active_.size()) {
+      clear_set();
+      solve();
+      return;
+    }
+    // Sub-problem: the set's flows on the capacity the other flows leave.
+    sub_links_.clear();
+    sub_capacity_.clear();
+    offsets_.assign(1, 0);
+    flat_links_.clear();
+    caps_.resize(set_.size());
+    bool any_cap = false;
+    for (std::size_t i = 0; i < set_.size(); ++i) {
+      const Flow& f = flows_[set_[i]];
+      for (const LinkId lid : f.route) {
+        const std::uint32_t l = lid.value();
+        if (link_local_[l] < 0) {
+          link_local_[l] = static_cast<std::int32_t>(sub_links_.size());
+          sub_links_.push_back(l);
+          sub_capacity_.push_back(capacity_[l] - used_[l]);
+        }
+        sub_capacity_[static_cast<std::size_t>(link_local_[l])] += f.rate;
+        flat_links_.push_back(static_cast<std::uint32_t>(link_local_[l]));
+      }
+      offsets_.push_back(static_cast<std::uint32_t>(flat_links_.size()));
+      caps_[i] = f.cap;
+      any_cap = any_cap || f.cap < kNoRateCap;
+    }
+    for (auto& c : sub_capacity_) c = std::max(0.0, c);
+    rates_.resize(set_.size());
+    solver_.solve(MaxMinProblem{sub_capacity_, offsets_, flat_links_,
+                                any_cap ? std::span<const double>(caps_) : std::span<const double>()},
+                  rates_);
+    for (const std::uint32_t l : sub_links_) link_local_[l] = -1;
+    for (std::size_t i = 0; i < set_.size(); ++i) {
+      Flow& f = flows_[set_[i]];
+      const double r = rates_[i];
+      if (r == f.rate) continue;
+      advance(f, now);
+      for (const LinkId l : f.route) used_[l.value()] += r - f.rate;
+      f.rate = r;
+      f.t_last = now;
+      predict(set_[i], now);
+    }
+    // Exact largest rate on every link the set crosses, then the bottleneck check.
+    for (const std::uint32_t l : sub_links_) {
+      double m = 0;
+      for (const std::uint32_t s : link_flows_[l]) m = std::max(m, flows_[s].rate);
+      max_rate_[l] = m;
+    }
+    const std::size_t before = set_.size();
+    for (const std::uint32_t l : sub_links_) {
+      for (const std::uint32_t s : link_flows_[l]) {
+        const Flow& f = flows_[s];
+        if (has_bottleneck(f)) continue;
+        // f needs capacity that faster flows on its links hold: they join the set, and f too.
+        if (!in_set_[s]) add_to_set(s);
+        for (const LinkId lid : f.route) {
+          for (const std::uint32_t o : link_flows_[lid.value()]) {
+            if (!in_set_[o] && flows_[o].rate > f.rate) add_to_set(o);
+          }
+        }
+      }
+    }
+    if (set_.size() == before) {
+      ++stats_.repairs;
+      clear_set();
+      return;
+    }
   }
+}
+
+void FlowNetwork::schedule_next() {
   if (due_.empty()) {
     if (next_event_time_ >= 0) sim_.cancel(next_event_);
     next_event_time_ = -1;
     return;
   }
-  const std::int64_t t = due_.top().finish;
+  const std::int64_t t = due_.top_key();
   if (t == next_event_time_) return;
   if (next_event_time_ >= 0) sim_.cancel(next_event_);
   next_event_time_ = t;
-  next_event_ = sim_.at(Time{Duration{t}}, [this] { completion_event(); }, {kEventFlowComplete, due_.top().slot});
+  next_event_ = sim_.at(Time{Duration{t}}, [this] { completion_event(); }, {kEventFlowComplete, due_.top()});
 }
 
 }  // namespace moesim

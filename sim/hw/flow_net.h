@@ -8,23 +8,29 @@
 //   - at a completion the finished flows leave their links; the old rates stay
 //     if every flow on those links still has a bottleneck (a saturated link on
 //     which no flow gets more, or its own cap), which by the bottleneck theorem
-//     means they are still the max-min allocation; otherwise all rates are
-//     re-solved (MaxMinSolver, O((F*k + L) log L)). Only flows whose rate
-//     changed get their remaining bytes advanced and a new predicted finish;
+//     means they are still the max-min allocation; otherwise a local repair:
+//     the flows without a bottleneck are re-solved on the capacity the others
+//     leave (a small MaxMinSolver problem), the bottleneck condition is checked
+//     again on every link those flows cross, and flows that block it (faster
+//     flows on a failing flow's links) join the set until it holds -- the
+//     result is exactly the max-min allocation. A set beyond a quarter of the
+//     active flows falls back to a full solve (MaxMinSolver, O(F*k + L*steps)).
+//     Only flows whose rate changed get their remaining bytes advanced and a
+//     new predicted finish;
 //   - one simulator event is kept for the earliest predicted finish
-//     (completion heap with lazy invalidation).
+//     (an indexed heap of predicted finishes, updated in place).
 // Finish times are rounded up to the picosecond (a flow never ends early).
 // The FlowNetwork must outlive the events it schedules (it captures `this`).
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <queue>
 #include <span>
 #include <vector>
 
 #include "sim/core/ids.h"
 #include "sim/core/simulator.h"
+#include "sim/hw/indexed_heap.h"
 #include "sim/hw/maxmin.h"
 #include "sim/hw/topology.h"
 
@@ -46,10 +52,15 @@ class FlowNetwork {
     std::uint64_t finished = 0;
     std::uint64_t solves = 0;              // full max-min solves
     std::uint64_t completions_kept_rates = 0;  // completion instants that needed no solve
+    std::uint64_t repairs = 0;                 // completion instants settled by a local repair
+  };
+  struct Options {
+    bool local_repair = true;  // false: a full solve whenever the old rates are not max-min
   };
   static constexpr std::size_t kMaxHops = 8;
 
   FlowNetwork(Simulator& sim, const Topology& topo);
+  FlowNetwork(Simulator& sim, const Topology& topo, Options options);
   FlowNetwork(const FlowNetwork&) = delete;
   FlowNetwork& operator=(const FlowNetwork&) = delete;
 
@@ -82,12 +93,6 @@ class FlowNetwork {
     State state = State::kFree;
     DoneCallback on_done;
   };
-  struct Due {
-    std::int64_t finish;
-    std::uint32_t slot;
-    std::uint32_t version;
-    bool operator>(const Due& o) const { return finish > o.finish || (finish == o.finish && slot > o.slot); }
-  };
 
   void activate(std::uint32_t slot);
   void solve_event();
@@ -96,6 +101,11 @@ class FlowNetwork {
   void advance(Flow& f, std::int64_t now) const;
   void predict(std::uint32_t slot, std::int64_t now);
   void remove_from_links(std::uint32_t slot);
+  // Re-solves the flows in set_ (marked in in_set_) on residual capacities until
+  // every flow on the links they cross has a bottleneck; may fall back to solve().
+  void repair();
+  void add_to_set(std::uint32_t slot);
+  void clear_set();
   [[nodiscard]] bool has_bottleneck(const Flow& f) const;
   void schedule_next();
   std::uint32_t alloc_slot();
@@ -110,7 +120,7 @@ class FlowNetwork {
   std::vector<std::uint32_t> pos_;             // flow slot * kMaxHops + hop -> index in link_flows_
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> active_;
-  std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
+  IndexedMinHeap due_;  // flow slot -> predicted finish (ps)
   EventId next_event_{};
   std::int64_t next_event_time_ = -1;
   bool solve_pending_ = false;
@@ -122,6 +132,12 @@ class FlowNetwork {
   std::vector<double> rates_;
   std::vector<std::uint32_t> touched_;
   std::vector<std::uint8_t> touched_mark_;
+  std::vector<std::uint32_t> set_;            // flows being repaired
+  std::vector<std::uint8_t> in_set_;          // per flow slot
+  std::vector<std::int32_t> link_local_;      // per link: index in the repair sub-problem, -1 if none
+  std::vector<std::uint32_t> sub_links_;
+  std::vector<double> sub_capacity_;
+  Options options_;
   Stats stats_;
 };
 

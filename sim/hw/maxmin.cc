@@ -64,11 +64,24 @@ void MaxMinSolver::solve(const MaxMinProblem& p, std::span<double> rates) {
   }
   std::size_t next_cap = 0;
 
+  // The bottleneck link is found either by a linear scan over the links that
+  // still carry unfixed flows (few links: one division per update, a
+  // cache-resident scan per step, no heap traffic) or by a lazy binary heap
+  // (many links). Both pick the smallest share, ties to the lower index.
+  const bool scan = nl <= kScanLimit;
+  share_.assign(nl, kNoRateCap);
+  active_.clear();
   heap_.clear();
   for (std::uint32_t l = 0; l < nl; ++l) {
-    if (count_[l] > 0) heap_.push_back(HeapEntry{remaining_[l] / count_[l], l, 0});
+    if (count_[l] == 0) continue;
+    share_[l] = remaining_[l] / count_[l];
+    if (scan) {
+      active_.push_back(l);
+    } else {
+      heap_.push_back(HeapEntry{share_[l], l, 0});
+    }
   }
-  std::make_heap(heap_.begin(), heap_.end(), HeapGreater{});
+  if (!scan) std::make_heap(heap_.begin(), heap_.end(), HeapGreater{});
 
   // Fixes flow f at rate r: removes it from every link it crosses.
   auto fix = [&](std::uint32_t f, double r, std::uint32_t skip_link) {
@@ -79,35 +92,63 @@ void MaxMinSolver::solve(const MaxMinProblem& p, std::span<double> rates) {
       const std::uint32_t l = p.flow_links[k];
       remaining_[l] = std::max(0.0, remaining_[l] - r);
       --count_[l];
-      if (l != skip_link && count_[l] > 0) {
-        heap_.push_back(HeapEntry{remaining_[l] / count_[l], l, ++stamp_[l]});
+      if (l == skip_link) continue;
+      share_[l] = count_[l] > 0 ? remaining_[l] / count_[l] : kNoRateCap;
+      if (!scan && count_[l] > 0) {
+        heap_.push_back(HeapEntry{share_[l], l, ++stamp_[l]});
         std::push_heap(heap_.begin(), heap_.end(), HeapGreater{});
       }
     }
   };
 
   while (unfixed > 0) {
-    // Drop stale heap entries.
-    while (!heap_.empty() && (heap_.front().stamp != stamp_[heap_.front().link] || count_[heap_.front().link] == 0)) {
-      std::pop_heap(heap_.begin(), heap_.end(), HeapGreater{});
-      heap_.pop_back();
+    std::uint32_t best = std::numeric_limits<std::uint32_t>::max();
+    double link_share = kNoRateCap;
+    if (scan) {
+      for (std::size_t i = 0; i < active_.size();) {
+        const std::uint32_t l = active_[i];
+        if (count_[l] == 0) {
+          active_[i] = active_.back();
+          active_.pop_back();
+          continue;
+        }
+        if (share_[l] < link_share || (share_[l] == link_share && l < best)) {
+          link_share = share_[l];
+          best = l;
+        }
+        ++i;
+      }
+    } else {
+      while (!heap_.empty() &&
+             (heap_.front().stamp != stamp_[heap_.front().link] || count_[heap_.front().link] == 0)) {
+        std::pop_heap(heap_.begin(), heap_.end(), HeapGreater{});
+        heap_.pop_back();
+      }
+      if (!heap_.empty()) {
+        link_share = heap_.front().share;
+        best = heap_.front().link;
+      }
     }
     while (next_cap < capped_.size() && fixed_[capped_[next_cap]]) ++next_cap;
-    const double link_share = heap_.empty() ? kNoRateCap : heap_.front().share;
     if (next_cap < capped_.size() && p.rate_cap[capped_[next_cap]] < link_share) {
       const std::uint32_t f = capped_[next_cap++];
       fix(f, p.rate_cap[f], std::numeric_limits<std::uint32_t>::max());
       continue;
     }
-    if (heap_.empty()) throw std::logic_error("max-min: unfixed flows but no constraining link");
-    const std::uint32_t l = heap_.front().link;
-    std::pop_heap(heap_.begin(), heap_.end(), HeapGreater{});
-    heap_.pop_back();
-    for (std::uint32_t k = link_begin_[l]; k < link_begin_[l + 1]; ++k) {
-      const std::uint32_t f = link_flows_[k];
-      if (!fixed_[f]) fix(f, link_share, l);
+    if (best == std::numeric_limits<std::uint32_t>::max()) {
+      throw std::logic_error("max-min: unfixed flows but no constraining link");
     }
-    ++stamp_[l];  // saturated: any leftover entry for l is stale
+    if (!scan) {
+      std::pop_heap(heap_.begin(), heap_.end(), HeapGreater{});
+      heap_.pop_back();
+    }
+    for (std::uint32_t k = link_begin_[best]; k < link_begin_[best + 1]; ++k) {
+      const std::uint32_t f = link_flows_[k];
+      if (!fixed_[f]) fix(f, link_share, best);
+    }
+    count_[best] = 0;  // saturated
+    share_[best] = kNoRateCap;
+    ++stamp_[best];
   }
 }
 

@@ -48,6 +48,10 @@ class MaxMinSolver {
   std::vector<std::uint8_t> fixed_;
   std::vector<std::uint32_t> capped_;
   std::vector<HeapEntry> heap_;
+  std::vector<double> share_;
+  std::vector<std::uint32_t> active_;
+  // Up to this many links the bottleneck is found by scanning (see maxmin.cc).
+  static constexpr std::size_t kScanLimit = 512;
 };
 
 // Pure function form: the max-min fair rates of the problem's flows.

@@ -49,7 +49,7 @@ struct Topology::Impl {
   }
 
   void build_graph() {
-    graph = Graph(nodes.size() + gpus.size());
+    for (std::size_t v = 0; v < nodes.size() + gpus.size(); ++v) boost::add_vertex(graph);
     for (std::uint32_t i = 0; i < links.size(); ++i) {
       const Link& l = links[i];
       const double w = static_cast<double>(l.latency.count()) + 1.0;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace moesim {
@@ -55,7 +56,7 @@ TEST(EventQueue, LazyCancelSkipsCancelledEvents) {
   EXPECT_FALSE(q.pending(b));
   EXPECT_TRUE(q.pending(a));
   EXPECT_EQ(q.size(), 2u);
-  EXPECT_EQ(q.heap_size(), 3u);  // the stale record stays until it reaches the top
+  EXPECT_EQ(q.heap_size(), 3u);  // the stale record stays until it is reached
   EXPECT_EQ(drain(q), (std::vector<int>{1, 3}));
   EXPECT_EQ(ran, 101);
   EXPECT_FALSE(q.cancel(a));  // already ran
@@ -102,6 +103,54 @@ TEST(EventQueue, ManyRandomEventsComeOutSorted) {
     ++n;
   }
   EXPECT_EQ(n, 5000);
+}
+
+TEST(EventQueue, PushAfterPeekAtAnEarlierTimeStillPopsInOrder) {
+  EventQueue q;
+  q.push(ps(1000), [] {}, {0, 1});
+  q.push(ps(1000), [] {}, {0, 2});
+  q.push(ps(5000), [] {}, {0, 3});
+  EXPECT_EQ(drain(q, ps(10)), std::vector<int>{});  // peeked: the minimum is now 1000
+  EXPECT_EQ(q.next_time(), ps(1000));
+  q.push(ps(20), [] {}, {0, 4});     // earlier than the peeked minimum, later than anything popped
+  q.push(ps(1000), [] {}, {0, 5});   // equal time: after 1 and 2
+  EXPECT_EQ(drain(q), (std::vector<int>{4, 1, 2, 5, 3}));
+  EXPECT_THROW(q.push(ps(10), [] {}), std::logic_error);  // before the last popped (5000)
+}
+
+TEST(EventQueue, InterleavedPushPopMatchesASortedReference) {
+  // A random monotone workload checked against a sorted list of (time, seq).
+  EventQueue q;
+  std::vector<std::pair<std::int64_t, int>> ref;
+  std::uint64_t x = 99;
+  auto rnd = [&] { return x = x * 6364136223846793005ull + 1442695040888963407ull, x >> 33; };
+  std::int64_t now = 0;
+  int id = 0;
+  std::vector<EventId> ids;
+  for (int round = 0; round < 20000; ++round) {
+    const int pushes = static_cast<int>(rnd() % 3);
+    for (int k = 0; k < pushes; ++k) {
+      const std::int64_t t = now + static_cast<std::int64_t>(rnd() % 4 == 0 ? 0 : rnd() % 100000);
+      ids.push_back(q.push(ps(t), [] {}, {0, static_cast<std::uint64_t>(id)}));
+      ref.emplace_back(t, id++);
+    }
+    if (rnd() % 7 == 0 && !ids.empty()) {
+      const std::size_t victim = rnd() % ids.size();
+      if (q.cancel(ids[victim])) {
+        std::erase_if(ref, [&](const auto& r) { return r.second == static_cast<int>(victim); });
+      }
+    }
+    if (!ref.empty() && rnd() % 2 == 0) {
+      auto best = std::min_element(ref.begin(), ref.end());
+      EventQueue::Popped ev;
+      ASSERT_TRUE(q.pop_until(kTimeMax, ev));
+      ASSERT_EQ(ev.time, ps(best->first));
+      ASSERT_EQ(static_cast<int>(ev.tag.entity), best->second);
+      now = best->first;
+      ref.erase(best);
+    }
+  }
+  EXPECT_EQ(q.size(), ref.size());
 }
 
 }  // namespace

@@ -81,12 +81,12 @@ TEST(MaxMin, StarAllToAllUplinksAndDownlinks) {
 
 // Random instances: the result must be feasible and every flow must have a
 // bottleneck (a saturated link where no flow gets more) -- the definition of max-min.
-TEST(MaxMin, RandomInstancesAreFeasibleAndEveryFlowHasABottleneck) {
+void check_random_instances(std::size_t max_links, std::size_t max_flows, int trials, std::size_t min_links = 1) {
   Rng rng(77);
-  for (int trial = 0; trial < 200; ++trial) {
+  for (int trial = 0; trial < trials; ++trial) {
     Case c;
-    const std::size_t nl = 1 + rng.uniform_int(12);
-    const std::size_t nf = 1 + rng.uniform_int(30);
+    const std::size_t nl = min_links + rng.uniform_int(max_links - min_links + 1);
+    const std::size_t nf = 1 + rng.uniform_int(max_flows);
     for (std::size_t l = 0; l < nl; ++l) c.cap.push_back(rng.uniform(1, 100));
     for (std::size_t f = 0; f < nf; ++f) {
       std::vector<std::uint32_t> links;
@@ -114,6 +114,11 @@ TEST(MaxMin, RandomInstancesAreFeasibleAndEveryFlowHasABottleneck) {
     }
   }
 }
+
+// Few links: the solver scans for the bottleneck.
+TEST(MaxMin, RandomInstancesAreFeasibleAndEveryFlowHasABottleneck) { check_random_instances(12, 30, 200); }
+// More than 512 links: the solver uses its heap.
+TEST(MaxMin, RandomLargeInstancesUseTheHeapPathAndStayMaxMin) { check_random_instances(800, 3000, 5, 600); }
 
 }  // namespace
 }  // namespace moesim
