@@ -20,6 +20,7 @@ FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topo, Options options)
       link_flows_(topo.link_count()),
       touched_mark_(topo.link_count(), 0),
       link_local_(topo.link_count(), -1),
+      set_max_(topo.link_count(), 0.0),
       options_(options) {
   for (std::size_t l = 0; l < topo.link_count(); ++l) {
     capacity_[l] = topo.link(LinkId(static_cast<std::uint32_t>(l))).bandwidth.value();
@@ -296,25 +297,43 @@ void FlowNetwork::repair() {
       f.t_last = now;
       predict(set_[i], now);
     }
-    // Exact largest rate on every link the set crosses, then the bottleneck check.
-    for (const std::uint32_t l : sub_links_) {
-      double m = 0;
-      for (const std::uint32_t s : link_flows_[l]) m = std::max(m, flows_[s].rate);
-      max_rate_[l] = m;
+    // Bottleneck check. A link whose set flows changed keeps serving as the
+    // bottleneck of the other flows on it if it is still saturated and no set
+    // flow now exceeds its previous largest rate; only the flows on links that
+    // fail this test, and the set's own flows, are checked one by one.
+    for (const std::uint32_t s : set_) {
+      for (const LinkId lid : flows_[s].route) set_max_[lid.value()] = std::max(set_max_[lid.value()], flows_[s].rate);
     }
     const std::size_t before = set_.size();
-    for (const std::uint32_t l : sub_links_) {
-      for (const std::uint32_t s : link_flows_[l]) {
-        const Flow& f = flows_[s];
-        if (has_bottleneck(f)) continue;
-        // f needs capacity that faster flows on its links hold: they join the set, and f too.
-        if (!in_set_[s]) add_to_set(s);
-        for (const LinkId lid : f.route) {
-          for (const std::uint32_t o : link_flows_[lid.value()]) {
-            if (!in_set_[o] && flows_[o].rate > f.rate) add_to_set(o);
-          }
+    auto expand_for = [&](std::uint32_t s) {
+      const Flow& f = flows_[s];
+      // f needs capacity that faster flows on its links hold: they join the set, and f too.
+      if (!in_set_[s]) add_to_set(s);
+      for (const LinkId lid : f.route) {
+        for (const std::uint32_t o : link_flows_[lid.value()]) {
+          if (!in_set_[o] && flows_[o].rate > f.rate) add_to_set(o);
         }
       }
+    };
+    auto exact_max = [&](std::uint32_t l) {
+      double m = 0;
+      for (const std::uint32_t o : link_flows_[l]) m = std::max(m, flows_[o].rate);
+      max_rate_[l] = m;
+    };
+    for (const std::uint32_t l : sub_links_) {
+      const bool keeps = used_[l] >= capacity_[l] * (1 - kRelTol) && set_max_[l] <= max_rate_[l] * (1 + kRelTol);
+      set_max_[l] = 0;
+      if (keeps) continue;
+      exact_max(l);
+      for (const std::uint32_t s : link_flows_[l]) {
+        if (!in_set_[s] && !has_bottleneck(flows_[s])) expand_for(s);
+      }
+    }
+    for (std::size_t i = 0; i < before; ++i) {
+      const std::uint32_t s = set_[i];
+      if (has_bottleneck(flows_[s])) continue;
+      for (const LinkId lid : flows_[s].route) exact_max(lid.value());  // the cached maxima may be stale-high
+      if (!has_bottleneck(flows_[s])) expand_for(s);
     }
     if (set_.size() == before) {
       ++stats_.repairs;

@@ -135,6 +135,7 @@ class FlowNetwork {
   std::vector<std::uint32_t> set_;            // flows being repaired
   std::vector<std::uint8_t> in_set_;          // per flow slot
   std::vector<std::int32_t> link_local_;      // per link: index in the repair sub-problem, -1 if none
+  std::vector<double> set_max_;               // per link: largest rate of the set's flows (scratch, kept 0)
   std::vector<std::uint32_t> sub_links_;
   std::vector<double> sub_capacity_;
   Options options_;
