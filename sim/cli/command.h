@@ -19,5 +19,6 @@ void add_run_command(CLI::App& parent, CommandAction& action);
 void add_calibrate_command(CLI::App& parent, CommandAction& action);
 void add_validate_command(CLI::App& parent, CommandAction& action);
 void add_step_command(CLI::App& parent, CommandAction& action);
+void add_frontier_command(CLI::App& parent, CommandAction& action);
 
 }  // namespace moesim::cli

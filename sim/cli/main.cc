@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   moesim::cli::add_calibrate_command(app, action);
   moesim::cli::add_validate_command(app, action);
   moesim::cli::add_step_command(app, action);
+  moesim::cli::add_frontier_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
