@@ -66,6 +66,20 @@ fi
 "$moesim" describe --model models/deepseek-r1.json --precision bf16 --system hardware/systems/hgx-h100.json \
   --plan tp=8 >"$tmp/nofit.txt" 2>&1 && grep -q "DOES NOT FIT" "$tmp/nofit.txt" && pass || fail "describe no-fit"
 
+# --- comm: uniform all-to-all among the 8 GPUs of one HGX H200 node, 64 MB per peer:
+# each GPU sends 7 x 64e6 = 448e6 B over its 450 GB/s NVLink = 995.556 us, plus the 1 us switch traversal
+# (hardware/systems/hgx-h200.json) = 996.556 us; the analytic mode agrees on symmetric traffic.
+for mode in fluid analytic; do
+  if "$moesim" comm --system hardware/systems/hgx-h200.json --collective all-to-all --bytes "64 MB" --mode $mode \
+      --json >"$tmp/comm.json" 2>"$tmp/err"; then
+    within "$(json_num "$tmp/comm.json" time_s)" 996.556e-6 0.0001 && pass || fail "comm $mode time $(json_num "$tmp/comm.json" time_s)"
+  else
+    fail "comm $mode exited non-zero: $(cat "$tmp/err")"
+  fi
+done
+expect_error "comm bad bytes" 2 "--bytes" -- "$moesim" comm --system hardware/systems/hgx-h200.json \
+  --collective all-to-all --bytes "64 MB/s"
+
 # --- bad input: exit 2, one line naming the file / option and what was expected ---
 expect_error "missing model file" 2 "models/nope.json" -- "$moesim" describe --model models/nope.json
 expect_error "unknown precision" 2 "/precisions" -- "$moesim" describe --model models/deepseek-r1.json --precision fp2
