@@ -14,6 +14,7 @@
 #include "sim/cli/output.h"
 #include "sim/config/error.h"
 #include "sim/config/scenario.h"
+#include "sim/cost/cost_basis.h"
 #include "sim/obs/frontier.h"
 #include "sim/obs/report.h"
 #include "sim/serve/serving_sim.h"
@@ -38,6 +39,7 @@ struct SweepResult {
 };
 
 struct SystemFrontier {
+  std::string cost_basis;  // sim/cost/cost_basis.h label
   std::string system;  // system id, e.g. "gb200-nvl72"
   std::vector<obs::FrontierPoint> points;  // all deployments' points
   std::vector<obs::FrontierPoint> frontier;
@@ -82,7 +84,8 @@ int run_frontier(const FrontierOptions& o) {
     const std::string sys = base.cluster.system.id;  // per-GPU figures: node or rack count does not matter
     auto it = std::find_if(systems.begin(), systems.end(), [&](const SystemFrontier& f) { return f.system == sys; });
     if (it == systems.end()) {
-      systems.push_back({sys, {}, {}});
+      const CostModelKind kind = o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline;
+      systems.push_back({cost_basis(base.cluster.system.gpu, kind).label, sys, {}, {}});
       it = systems.end() - 1;
     }
     it->points.insert(it->points.end(), sw.points.begin(), sw.points.end());
@@ -126,6 +129,10 @@ int run_frontier(const FrontierOptions& o) {
       out << fmt::format(" {:>10}", both ? fmt::format("{:.2f}x", *at.front() / *at.back()) : std::string("-"));
     }
     out << "\n";
+  }
+  for (const SystemFrontier& f : systems) {
+    out << fmt::format("  costs of {}: {}\n", f.system, f.cost_basis);
+    j["systems"][f.system]["cost_basis"] = f.cost_basis;
   }
   if (systems.size() > 1)
     out << fmt::format("  (ratio = {} / {}; \"not reached\": no swept point gives that many tok/s per user; the "

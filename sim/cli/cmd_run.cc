@@ -12,6 +12,7 @@
 #include "sim/cli/output.h"
 #include "sim/config/error.h"
 #include "sim/config/scenario.h"
+#include "sim/cost/cost_basis.h"
 #include "sim/core/quantity.h"
 #include "sim/obs/report.h"
 #include "sim/serve/serving_sim.h"
@@ -30,7 +31,7 @@ struct RunOptions {
   bool detailed = false;
   std::string step_time;
   bool quiet = false;
-  std::string cost_model = "roofline";
+  std::string cost_model = "calibrated";
 };
 
 int run_run(const RunOptions& o) {
@@ -59,6 +60,11 @@ int run_run(const RunOptions& o) {
     so.progress = !o.quiet;
     results.push_back(serve::run_serving(sc, timers, so));
     summaries.push_back(obs::summarize_run(sc, results.back()));
+    summaries.back().cost_basis =
+        fixed ? std::string("fixed step time (--step-time)")
+              : cost_basis(sc.cluster.system.gpu,
+                           o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline)
+                    .label;
   }
   std::string out = obs::summary_table(summaries);
   const std::string why = obs::attribution(summaries);
@@ -94,7 +100,7 @@ void add_run_command(CLI::App& parent, CommandAction& action) {
   cmd->add_option("--step-time", opts->step_time,
                   "every step takes this long (e.g. \"10 ms\"): a what-if / test mode, no step simulator");
   cmd->add_flag("--quiet", opts->quiet, "no progress line on stderr");
-  cmd->add_option("--cost-model", opts->cost_model, "op costs: roofline (default) or calibrated")
+  cmd->add_option("--cost-model", opts->cost_model, "op costs: calibrated (default: fitted to validate/data, roofline outside it) or roofline")
       ->check(CLI::IsMember({"roofline", "calibrated"}));
   cmd->callback([opts, &action] { action = [opts] { return run_run(*opts); }; });
 }

@@ -6,6 +6,8 @@
 #include "sim/config/error.h"
 #include "sim/config/hardware_load.h"
 #include "sim/config/model_load.h"
+#include "sim/cost/calibrated.h"
+#include "sim/cost/cost_basis.h"
 #include "sim/step/step.h"
 #include "sim/step/step_report.h"
 
@@ -29,6 +31,7 @@ struct StepOptions {
   std::string kv_dtype = "bf16";
   bool no_dedup = false;
   bool no_graphs = false;
+  std::string cost_model = "calibrated";
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
   bool json = false;
@@ -73,16 +76,24 @@ int run_step(const StepOptions& o) {
   s.eplb = o.placement.empty() ? s.plan.redundant_experts > 0
                                : pick<bool>("--placement", o.placement, {{"eplb", true}, {"contiguous", false}});
   s.cost_options.cuda_graphs = !o.no_graphs;
+  s.cost = make_cost_model(s.cluster.system.gpu,
+                           o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline);
   s.seed = o.seed;
   s.record_trace = !o.trace.empty();
 
   StepSimulator sim(s);
   const StepResult r = sim.run(o.step);
   if (!o.trace.empty()) write_file_atomically(o.trace, sim.trace_json());
+  const CostBasis basis = cost_basis(
+      s.cluster.system.gpu, o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline);
   if (o.json) {
-    fmt::print("{}\n", step_result_json(r, sim.setup()).dump(2));
+    nlohmann::json j = step_result_json(r, sim.setup());
+    j["cost_basis"] = basis.label;
+    j["costs_extrapolated"] = basis.extrapolated;
+    fmt::print("{}\n", j.dump(2));
   } else {
     fmt::print("{}", step_result_text(r, sim.setup()));
+    fmt::print("  costs          {}\n", basis.label);
     if (!o.trace.empty()) fmt::print("  trace          {} (Chrome trace-event JSON; open in ui.perfetto.dev)\n", o.trace);
   }
   return 0;
@@ -111,6 +122,10 @@ void add_step_command(CLI::App& parent, CommandAction& action) {
   sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: bf16 (default), fp8, fp8_flashmla");
   sub->add_flag("--no-dedup", o->no_dedup, "count dispatch/combine per selected expert (DeepEP low-latency) instead of once per GPU");
   sub->add_flag("--no-cuda-graphs", o->no_graphs, "launch overhead without CUDA graphs");
+  sub->add_option("--cost-model", o->cost_model,
+                  "op costs: calibrated (default: fitted to validate/data, roofline outside it, Blackwell "
+                  "extrapolated and labelled) or roofline")
+      ->check(CLI::IsMember({"roofline", "calibrated"}));
   sub->add_option("--seed", o->seed, "master seed (default 0)");
   sub->add_option("--step-index", o->step, "which step's routing draw (default 0)");
   sub->add_flag("--json", o->json, "print one JSON object");

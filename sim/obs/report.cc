@@ -190,6 +190,7 @@ nlohmann::json dist_json(const Distribution& d) {
 nlohmann::json summary_json(const Summary& s) {
   nlohmann::json j;
   j["requests"] = s.requests;
+  j["cost_basis"] = s.cost_basis;
   j["requests_measured"] = s.measured;
   j["requests_finished"] = s.finished;
   j["window_s"] = s.window_s;

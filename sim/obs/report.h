@@ -83,6 +83,7 @@ struct Summary {
   double events = 0;
   int mtp_depth = 0;
   double mtp_mean_accepted = 0;
+  std::string cost_basis;  // what the op costs rest on (sim/cost/cost_basis.h); set by the caller
 };
 
 Summary summarize_run(const ScenarioSpec& sc, serve::ServingResult& res);

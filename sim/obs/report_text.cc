@@ -38,6 +38,7 @@ std::string summary_table(std::span<const Summary> runs) {
   };
   add("scenario", [](const Summary& s) { return s.scenario; });
   add("system", [](const Summary& s) { return s.system; });
+  add("costs", [](const Summary& s) { return s.cost_basis; });
   add("GPUs used", [](const Summary& s) { return std::to_string(s.gpus); });
   add("pools", [](const Summary& s) {
     std::string t;

@@ -80,6 +80,22 @@ done
 expect_error "comm bad bytes" 2 "--bytes" -- "$moesim" comm --system hardware/systems/hgx-h200.json \
   --collective all-to-all --bytes "64 MB/s"
 
+# --- frontier: runs, labels the cost basis of each system, and rejects a bad sweep.
+if "$moesim" frontier scenarios/dsr1-h200-tp-agg.json --concurrency 8,32 --quiet --json "$tmp/fr.json" \
+    >"$tmp/fr.txt" 2>"$tmp/err"; then
+  grep -q "costs of hgx-h200: calibrated on h200-sxm measurements" "$tmp/fr.txt" && pass || fail "frontier cost label"
+  grep -q '"at_interactivity"' "$tmp/fr.json" && pass || fail "frontier --json"
+else
+  fail "frontier exited non-zero: $(cat "$tmp/err")"
+fi
+expect_error "frontier bad concurrency" 2 "--concurrency" -- "$moesim" frontier scenarios/dsr1-h200-tp-agg.json \
+  --concurrency 0 --quiet
+
+# --- the side-by-side table labels extrapolated Blackwell costs.
+"$moesim" step --model models/deepseek-r1.json --system hardware/systems/gb200-nvl72.json --plan ep=72 \
+  --batch 72 --network analytic >"$tmp/step.txt" 2>&1 && grep -q "EXTRAPOLATED from h200-sxm" "$tmp/step.txt" \
+  && pass || fail "step on GB200 must label its costs extrapolated"
+
 # --- bad input: exit 2, one line naming the file / option and what was expected ---
 expect_error "missing model file" 2 "models/nope.json" -- "$moesim" describe --model models/nope.json
 expect_error "unknown precision" 2 "/precisions" -- "$moesim" describe --model models/deepseek-r1.json --precision fp2
