@@ -59,7 +59,7 @@ int run_frontier(const FrontierOptions& o) {
     if (!(u > 0)) throw ConfigError("--interactivity", "", fmt::format("expected positive tokens/s per user, got {}", u));
 
   const serve::StepTimerFactory timers = serve::moe_step_timers(
-      serve::StepFidelity::kFast, o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline);
+      serve::StepFidelity::kFast, cost_model_kind(o.cost_model));
   std::vector<SweepResult> sweeps;
   std::vector<SystemFrontier> systems;  // in order of first appearance
   for (const ScenarioSpec& base : specs) {
@@ -84,8 +84,7 @@ int run_frontier(const FrontierOptions& o) {
     const std::string sys = base.cluster.system.id;  // per-GPU figures: node or rack count does not matter
     auto it = std::find_if(systems.begin(), systems.end(), [&](const SystemFrontier& f) { return f.system == sys; });
     if (it == systems.end()) {
-      const CostModelKind kind = o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline;
-      systems.push_back({cost_basis(base.cluster.system.gpu, kind).label, sys, {}, {}});
+      systems.push_back({cost_basis(base.cluster.system.gpu, cost_model_kind(o.cost_model)).label, sys, {}, {}});
       it = systems.end() - 1;
     }
     it->points.insert(it->points.end(), sw.points.begin(), sw.points.end());

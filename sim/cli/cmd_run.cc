@@ -50,7 +50,7 @@ int run_run(const RunOptions& o) {
   const serve::StepTimerFactory timers =
       fixed ? serve::fixed_step_timers(*fixed)
             : serve::moe_step_timers(o.detailed ? serve::StepFidelity::kDetailed : serve::StepFidelity::kFast,
-                                     o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline);
+                                     cost_model_kind(o.cost_model));
 
   std::vector<obs::Summary> summaries;
   std::vector<serve::ServingResult> results;
@@ -63,7 +63,7 @@ int run_run(const RunOptions& o) {
     summaries.back().cost_basis =
         fixed ? std::string("fixed step time (--step-time)")
               : cost_basis(sc.cluster.system.gpu,
-                           o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline)
+                           cost_model_kind(o.cost_model))
                     .label;
   }
   std::string out = obs::summary_table(summaries);

@@ -77,15 +77,14 @@ int run_step(const StepOptions& o) {
                                : pick<bool>("--placement", o.placement, {{"eplb", true}, {"contiguous", false}});
   s.cost_options.cuda_graphs = !o.no_graphs;
   s.cost = make_cost_model(s.cluster.system.gpu,
-                           o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline);
+                           cost_model_kind(o.cost_model));
   s.seed = o.seed;
   s.record_trace = !o.trace.empty();
 
   StepSimulator sim(s);
   const StepResult r = sim.run(o.step);
   if (!o.trace.empty()) write_file_atomically(o.trace, sim.trace_json());
-  const CostBasis basis = cost_basis(
-      s.cluster.system.gpu, o.cost_model == "calibrated" ? CostModelKind::kCalibrated : CostModelKind::kRoofline);
+  const CostBasis basis = cost_basis(s.cluster.system.gpu, cost_model_kind(o.cost_model));
   if (o.json) {
     nlohmann::json j = step_result_json(r, sim.setup());
     j["cost_basis"] = basis.label;

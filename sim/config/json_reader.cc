@@ -143,7 +143,7 @@ std::vector<ObjectReader> ObjectReader::object_array(const std::string& key) {
 }
 
 const json& ObjectReader::leaf(const std::string& key, bool numeric) {
-  if (!obj_.contains(key)) fail_at(key, numeric ? "missing required value" : "missing required value");
+  if (!obj_.contains(key)) fail_at(key, "missing required value");
   consumed_.insert(key);
   const json& raw = obj_.at(key);
   SourcedValue sv = inherited_;

@@ -18,4 +18,9 @@ struct CostBasis {
 
 CostBasis cost_basis(const GpuSpec& gpu, CostModelKind kind);
 
+// The CLI's --cost-model value ("calibrated" or "roofline", already checked by CLI11).
+inline CostModelKind cost_model_kind(const std::string& name) {
+  return name == "roofline" ? CostModelKind::kRoofline : CostModelKind::kCalibrated;
+}
+
 }  // namespace moesim

@@ -38,14 +38,17 @@ struct HoldEvent {
   }
 };
 
-void BM_EngineHold(benchmark::State& state) {
+// Fills the queue with `pending` events of type Event, runs one warm-up batch, then
+// times whole batches of ctx.batch events.
+template <class Event>
+void run_hold(benchmark::State& state) {
   const auto pending = static_cast<std::uint64_t>(state.range(0));
   Simulator sim;
   HoldContext ctx{&sim};
   ctx.batch = 1'000'000;
   ctx.until_stop = ctx.batch;
   for (std::uint64_t i = 0; i < pending; ++i) {
-    sim.after(Duration{1 + static_cast<std::int64_t>(ctx.rng.next_u64() >> 44)}, HoldEvent{&ctx});
+    sim.after(Duration{1 + static_cast<std::int64_t>(ctx.rng.next_u64() >> 44)}, Event{&ctx});
   }
   sim.run();  // warm up: one batch
   for (auto _ : state) {
@@ -54,6 +57,8 @@ void BM_EngineHold(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * ctx.batch));
   state.counters["pending"] = static_cast<double>(sim.pending_events());
 }
+
+void BM_EngineHold(benchmark::State& state) { run_hold<HoldEvent>(state); }
 
 // Cancellation-heavy variant: every event also schedules a decoy and cancels it.
 struct CancelEvent {
@@ -67,21 +72,7 @@ struct CancelEvent {
   }
 };
 
-void BM_EngineHoldWithCancel(benchmark::State& state) {
-  const auto pending = static_cast<std::uint64_t>(state.range(0));
-  Simulator sim;
-  HoldContext ctx{&sim};
-  ctx.batch = 1'000'000;
-  ctx.until_stop = ctx.batch;
-  for (std::uint64_t i = 0; i < pending; ++i) {
-    sim.after(Duration{1 + static_cast<std::int64_t>(ctx.rng.next_u64() >> 44)}, CancelEvent{&ctx});
-  }
-  sim.run();
-  for (auto _ : state) {
-    sim.run();
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * ctx.batch));
-}
+void BM_EngineHoldWithCancel(benchmark::State& state) { run_hold<CancelEvent>(state); }
 
 }  // namespace
 

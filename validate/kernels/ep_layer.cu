@@ -37,6 +37,7 @@
 #include <mutex>
 #include <thread>
 
+#include "nccl_check.cuh"
 #include "common.cuh"
 #include "ep_layer.cuh"
 #include "lt_gemm.cuh"
@@ -56,13 +57,6 @@ namespace moesim::validate {
 namespace ep {
 namespace {
 
-#define EP_NCCL_CHECK(expr)                                                                 \
-  do {                                                                                      \
-    ncclResult_t r_ = (expr);                                                               \
-    if (r_ != ncclSuccess)                                                                  \
-      throw std::runtime_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) +     \
-                               ": " #expr ": " + ncclGetErrorString(r_));                   \
-  } while (0)
 
 constexpr int H = 7168, E = 256, K = 8, I = 2048, NB = H / 128;
 constexpr int ROW_FP8 = H, ROW_SC = NB * 4, ROW_DISPATCH = ROW_FP8 + ROW_SC, ROW_COMBINE = 2 * H;
@@ -321,12 +315,12 @@ void layer_front(Rank& r, bool ev) {
   if (ev) MOESIM_CUDA_CHECK(cudaEventRecord(r.ev[2], s));
   k_counts<<<1, E, 0, s>>>(r.pb->offsets.p, r.cnt.p);
   MOESIM_CUDA_CHECK(cudaGetLastError());
-  EP_NCCL_CHECK(ncclGroupStart());
+  MOESIM_NCCL_CHECK(ncclGroupStart());
   for (int j = 0; j < N; ++j) {
-    EP_NCCL_CHECK(ncclSend(r.cnt.p + j * EL, EL, ncclInt32, j, r.comm, s));
-    EP_NCCL_CHECK(ncclRecv(r.rcnt.p + j * EL, EL, ncclInt32, j, r.comm, s));
+    MOESIM_NCCL_CHECK(ncclSend(r.cnt.p + j * EL, EL, ncclInt32, j, r.comm, s));
+    MOESIM_NCCL_CHECK(ncclRecv(r.rcnt.p + j * EL, EL, ncclInt32, j, r.comm, s));
   }
-  EP_NCCL_CHECK(ncclGroupEnd());
+  MOESIM_NCCL_CHECK(ncclGroupEnd());
   k_layout<<<1, E, 0, s>>>(r.rcnt.p, N, EL, r.src_off.p, r.exp_off.p);
   MOESIM_CUDA_CHECK(cudaGetLastError());
   MOESIM_CUDA_CHECK(cudaMemcpyAsync(r.h_off, r.pb->offsets.p, (E + 1) * sizeof(int), cudaMemcpyDeviceToHost, s));
@@ -355,18 +349,18 @@ void layer_back(Rank& r, bool ev) {
   if ((size_t)R > r.rcap) throw std::runtime_error("receive buffers too small");
   uint8_t* sx = r.pb->out.p;
   float* sxs = r.pb->outs.p;
-  EP_NCCL_CHECK(ncclGroupStart());
+  MOESIM_NCCL_CHECK(ncclGroupStart());
   for (int j = 0; j < N; ++j) {
     if (r.sc[j]) {
-      EP_NCCL_CHECK(ncclSend(sx + (size_t)r.so[j] * H, (size_t)r.sc[j] * H, ncclUint8, j, r.comm, s));
-      EP_NCCL_CHECK(ncclSend(sxs + (size_t)r.so[j] * NB, (size_t)r.sc[j] * NB, ncclFloat32, j, r.comm, s));
+      MOESIM_NCCL_CHECK(ncclSend(sx + (size_t)r.so[j] * H, (size_t)r.sc[j] * H, ncclUint8, j, r.comm, s));
+      MOESIM_NCCL_CHECK(ncclSend(sxs + (size_t)r.so[j] * NB, (size_t)r.sc[j] * NB, ncclFloat32, j, r.comm, s));
     }
     if (r.rc[j]) {
-      EP_NCCL_CHECK(ncclRecv(r.rx.p + (size_t)r.ro[j] * H, (size_t)r.rc[j] * H, ncclUint8, j, r.comm, s));
-      EP_NCCL_CHECK(ncclRecv(r.rxs.p + (size_t)r.ro[j] * NB, (size_t)r.rc[j] * NB, ncclFloat32, j, r.comm, s));
+      MOESIM_NCCL_CHECK(ncclRecv(r.rx.p + (size_t)r.ro[j] * H, (size_t)r.rc[j] * H, ncclUint8, j, r.comm, s));
+      MOESIM_NCCL_CHECK(ncclRecv(r.rxs.p + (size_t)r.ro[j] * NB, (size_t)r.rc[j] * NB, ncclFloat32, j, r.comm, s));
     }
   }
-  EP_NCCL_CHECK(ncclGroupEnd());
+  MOESIM_NCCL_CHECK(ncclGroupEnd());
   if (ev) MOESIM_CUDA_CHECK(cudaEventRecord(r.ev[4], s));
   if (R > 0) {
     k_regroup<<<R, 128, 0, s>>>(reinterpret_cast<const uint4*>(r.rx.p), r.rxs.p, r.src_off.p, r.exp_off.p,
@@ -394,14 +388,14 @@ void layer_back(Rank& r, bool ev) {
     MOESIM_CUDA_CHECK(cudaGetLastError());
   }
   if (ev) MOESIM_CUDA_CHECK(cudaEventRecord(r.ev[5], s));
-  EP_NCCL_CHECK(ncclGroupStart());
+  MOESIM_NCCL_CHECK(ncclGroupStart());
   for (int j = 0; j < N; ++j) {
     if (r.rc[j])
-      EP_NCCL_CHECK(ncclSend(r.yr.p + (size_t)r.ro[j] * H, (size_t)r.rc[j] * H, ncclBfloat16, j, r.comm, s));
+      MOESIM_NCCL_CHECK(ncclSend(r.yr.p + (size_t)r.ro[j] * H, (size_t)r.rc[j] * H, ncclBfloat16, j, r.comm, s));
     if (r.sc[j])
-      EP_NCCL_CHECK(ncclRecv(r.cr.p + (size_t)r.so[j] * H, (size_t)r.sc[j] * H, ncclBfloat16, j, r.comm, s));
+      MOESIM_NCCL_CHECK(ncclRecv(r.cr.p + (size_t)r.so[j] * H, (size_t)r.sc[j] * H, ncclBfloat16, j, r.comm, s));
   }
-  EP_NCCL_CHECK(ncclGroupEnd());
+  MOESIM_NCCL_CHECK(ncclGroupEnd());
   if (ev) MOESIM_CUDA_CHECK(cudaEventRecord(r.ev[6], s));
   custom::launch_unpermute(r.T, H, K, r.cr.p, r.pb->dst_row.p, r.wts.p, r.out.p, s);
   if (ev) MOESIM_CUDA_CHECK(cudaEventRecord(r.ev[7], s));
@@ -415,7 +409,7 @@ struct World {
     std::vector<int> devs(n);
     for (int i = 0; i < n; ++i) devs[i] = i;
     comms.resize(n);
-    EP_NCCL_CHECK(ncclCommInitAll(comms.data(), n, devs.data()));
+    MOESIM_NCCL_CHECK(ncclCommInitAll(comms.data(), n, devs.data()));
     for (int i = 0; i < n; ++i) {
       ranks.push_back(std::make_unique<Rank>());
       init_rank(*ranks[i], i, n, i, 0);

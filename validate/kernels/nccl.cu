@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "nccl_check.cuh"
 #include "common.cuh"
 #include "suites.h"
 
@@ -21,13 +22,6 @@ namespace moesim::validate {
 
 namespace {
 
-#define MOESIM_NCCL_CHECK(expr)                                                             \
-  do {                                                                                      \
-    ncclResult_t r_ = (expr);                                                               \
-    if (r_ != ncclSuccess)                                                                  \
-      throw std::runtime_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) +     \
-                               ": " #expr ": " + ncclGetErrorString(r_));                   \
-  } while (0)
 
 __global__ void k_pattern(uint8_t* p, size_t n, uint32_t tag) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
