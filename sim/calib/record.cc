@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "sim/calib/line_reader.h"
 #include "sim/config/error.h"
 
 namespace moesim::calib {
@@ -18,101 +19,6 @@ namespace moesim::calib {
 namespace {
 
 using nlohmann::json;
-
-const char* type_name(const json& v) {
-  if (v.is_null()) return "null";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number()) return "a number";
-  if (v.is_string()) return "a string";
-  if (v.is_array()) return "an array";
-  return "an object";
-}
-
-std::string shown(const json& v) {
-  std::string s = v.dump();
-  if (s.size() > 40) s = s.substr(0, 37) + "...";
-  return s;
-}
-
-// Reads members of one JSON object of one line; errors name "<file>:<line>" and the member's pointer.
-class LineReader {
- public:
-  LineReader(const json& obj, std::string where, std::string pointer)
-      : obj_(obj), where_(std::move(where)), pointer_(std::move(pointer)) {}
-
-  [[noreturn]] void fail(const std::string& key, const std::string& msg) const {
-    throw ConfigError(where_, key.empty() ? pointer_ : pointer_ + "/" + key, msg);
-  }
-  bool has(const std::string& key) const { return obj_.contains(key); }
-  const json& get(const std::string& key) const {
-    auto it = obj_.find(key);
-    if (it == obj_.end()) fail(key, "missing member \"" + key + "\"");
-    return *it;
-  }
-  std::string str(const std::string& key) const {
-    const json& v = get(key);
-    if (!v.is_string()) fail(key, fmt::format("expected a string, found {} ({})", type_name(v), shown(v)));
-    return v.get<std::string>();
-  }
-  std::string str_or(const std::string& key, const std::string& fallback) const {
-    return has(key) ? str(key) : fallback;
-  }
-  double number(const std::string& key, double lo) const {
-    const json& v = get(key);
-    if (!v.is_number()) fail(key, fmt::format("expected a number, found {} ({})", type_name(v), shown(v)));
-    const double d = v.get<double>();
-    if (!(d >= lo)) fail(key, fmt::format("expected a number >= {}, found {}", lo, shown(v)));
-    return d;
-  }
-  // A number, or null for a non-finite value (the harness writes NaN/inf as null).
-  double number_or_null(const std::string& key, double lo) const {
-    const json& v = get(key);
-    if (v.is_null()) return std::numeric_limits<double>::infinity();
-    return number(key, lo);
-  }
-  std::int64_t integer(const std::string& key, std::int64_t lo) const {
-    const json& v = get(key);
-    return as_integer(v, key, lo);
-  }
-  std::int64_t as_integer(const json& v, const std::string& key, std::int64_t lo) const {
-    if (!v.is_number()) fail(key, fmt::format("expected an integer, found {} ({})", type_name(v), shown(v)));
-    const double d = v.get<double>();
-    if (d != std::floor(d) || std::fabs(d) > 9e15)
-      fail(key, fmt::format("expected an integer, found {}", shown(v)));
-    if (d < static_cast<double>(lo)) fail(key, fmt::format("expected an integer >= {}, found {}", lo, shown(v)));
-    return static_cast<std::int64_t>(d);
-  }
-  bool boolean(const std::string& key) const {
-    const json& v = get(key);
-    if (!v.is_boolean()) fail(key, fmt::format("expected true or false, found {} ({})", type_name(v), shown(v)));
-    return v.get<bool>();
-  }
-  std::vector<std::int64_t> int_array(const std::string& key, std::int64_t lo) const {
-    const json& v = get(key);
-    if (!v.is_array()) fail(key, fmt::format("expected an array of integers, found {}", type_name(v)));
-    std::vector<std::int64_t> out;
-    for (std::size_t i = 0; i < v.size(); ++i) out.push_back(as_integer(v[i], key + "/" + std::to_string(i), lo));
-    return out;
-  }
-  LineReader object(const std::string& key) const {
-    const json& v = get(key);
-    if (!v.is_object()) fail(key, fmt::format("expected an object, found {} ({})", type_name(v), shown(v)));
-    return LineReader(v, where_, pointer_ + "/" + key);
-  }
-  void one_of(const std::string& key, const std::string& value, std::initializer_list<const char*> allowed) const {
-    std::string names;
-    for (const char* a : allowed) {
-      if (value == a) return;
-      names += (names.empty() ? "" : ", ") + std::string(a);
-    }
-    fail(key, fmt::format("expected one of {}, found \"{}\"", names, value));
-  }
-
- private:
-  const json& obj_;
-  std::string where_;
-  std::string pointer_;
-};
 
 void read_shape(const LineReader& top, Record& r) {
   const LineReader s = top.object("shape");
@@ -260,15 +166,17 @@ std::vector<Record> parse_records(const std::string& text, const std::string& fi
   return out;
 }
 
-std::vector<Record> read_records_file(const std::string& path) {
+std::string read_measurement_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path, "", "cannot read the measurement file");
   std::ostringstream ss;
   ss << in.rdbuf();
-  return parse_records(ss.str(), path);
+  return ss.str();
 }
 
-std::vector<Record> read_records(const std::vector<std::string>& folders) {
+std::vector<Record> read_records_file(const std::string& path) { return parse_records(read_measurement_text(path), path); }
+
+std::vector<std::string> jsonl_files(const std::vector<std::string>& folders) {
   std::vector<std::string> files;
   for (const auto& f : folders) {
     std::error_code ec;
@@ -277,8 +185,12 @@ std::vector<Record> read_records(const std::vector<std::string>& folders) {
       if (e.is_regular_file() && e.path().extension() == ".jsonl") files.push_back(e.path().generic_string());
   }
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<Record> read_records(const std::vector<std::string>& folders) {
   std::vector<Record> out;
-  for (const auto& p : files) {
+  for (const auto& p : jsonl_files(folders)) {
     auto rs = read_records_file(p);
     out.insert(out.end(), std::make_move_iterator(rs.begin()), std::make_move_iterator(rs.end()));
   }

@@ -65,6 +65,11 @@ double check_tolerance(const std::string& kernel);
 // Records of unknown kernels are returned too (is_known_kernel() tells them apart).
 std::vector<Record> parse_records(const std::string& text, const std::string& file);
 
+// The whole text of a measurement file (ConfigError if it cannot be read).
+std::string read_measurement_text(const std::string& path);
+// The *.jsonl files of the folders, sorted (ConfigError for a folder that is not one).
+std::vector<std::string> jsonl_files(const std::vector<std::string>& folders);
+
 // Reads one file (ConfigError if it cannot be read).
 std::vector<Record> read_records_file(const std::string& path);
 

@@ -6,7 +6,8 @@
 // family: points, median and p90 (linear interpolation between order
 // statistics, as the harness computes its percentiles). Budgets (issue 6):
 // median <= 5 % and p90 <= 15 % for gemm, grouped_gemm, attention, router and
-// permute (permute + unpermute); median <= 10 % for all_to_all.
+// permute (permute + unpermute); median <= 10 % for all_to_all; median <= 35 % and p90 <= 50 % for ep_layer
+// (a whole simulated MoE layer against the measured one, ep_layer_validation.h).
 #pragma once
 
 #include <optional>

@@ -8,12 +8,15 @@
 // Exit: 0 within budget, 3 validation failed, 2 bad input, 1 internal error.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "sim/calib/data_folders.h"
+#include "sim/calib/ep_layer_validation.h"
 #include "sim/calib/fit.h"
 #include "sim/calib/prepare.h"
 #include "sim/calib/published.h"
@@ -22,6 +25,8 @@
 #include "sim/cli/command.h"
 #include "sim/config/error.h"
 #include "sim/config/hardware_load.h"
+#include "sim/config/model_load.h"
+#include "sim/cost/calibrated.h"
 
 namespace moesim::cli {
 
@@ -33,6 +38,8 @@ struct ValidateOptions {
   std::string data = "validate/data";
   std::string hardware = "hardware/gpus";
   std::string published = "validate/published";
+  std::string systems = "hardware/systems";
+  std::string ep_model = "models/deepseek-r1.json";
   bool json = false;
 };
 
@@ -74,6 +81,94 @@ nlohmann::ordered_json to_json(const calib::GpuValidation& v) {
           {"families", std::move(fams)}};
 }
 
+// The system whose scale-up domain of this GPU holds `gpus` GPUs: the smallest such domain, then the first file.
+SystemSpec system_for(const std::string& systems_dir, const std::string& gpu, int gpus) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(systems_dir, ec)) throw ConfigError(systems_dir, "", "expected a folder of system descriptions");
+  for (const auto& e : std::filesystem::directory_iterator(systems_dir))
+    if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path().generic_string());
+  std::sort(files.begin(), files.end());
+  std::optional<SystemSpec> best;
+  for (const auto& f : files) {
+    SystemSpec sys = load_system(f);
+    if (sys.gpu.id != gpu || sys.scale_up.domain_gpus < gpus) continue;
+    if (!best || sys.scale_up.domain_gpus < best->scale_up.domain_gpus) best = std::move(sys);
+  }
+  if (!best)
+    throw ConfigError(systems_dir, "", fmt::format("no system of GPU {} with a scale-up domain of {} GPUs for the ep_layer records", gpu, gpus));
+  return *best;
+}
+
+std::vector<calib::EpLayerValidation> validate_ep_layers(const ValidateOptions& o,
+                                                         const std::map<std::string, std::vector<std::string>>& data,
+                                                         const std::map<std::string, calib::Calibration>& full) {
+  std::vector<calib::EpLayerValidation> out;
+  std::optional<ModelSpec> model;
+  for (const auto& [id, folders] : data) {
+    const auto records = calib::read_ep_layer_records(folders);
+    if (records.empty()) continue;
+    if (!model) model = load_model(o.ep_model);
+    int gpus = 1;
+    for (const auto& r : records) gpus = std::max(gpus, r.gpus);
+    calib::EpLayerSetup setup{*model, system_for(o.systems, id, gpus),
+                              std::make_shared<CalibratedCostModel>(full.at(id))};
+    out.push_back(calib::validate_ep_layers(id, records, setup));
+  }
+  return out;
+}
+
+std::string ratio_text(const std::map<std::string, double>& r, const char* phase) {
+  const auto it = r.find(phase);
+  return it == r.end() ? "-" : fmt::format("{:.2f}", it->second);
+}
+
+void print_ep_layers(const std::vector<calib::EpLayerValidation>& vs) {
+  for (const auto& v : vs) {
+    fmt::print("\nEP MoE layer end to end ({}): measured vs simulated (one MoE layer through the step machinery, "
+               "calibrated costs, fluid network on {}):\n", v.gpu, v.system);
+    fmt::print("{:>5} {:<8} {:>6} {:>8} {:>7} {:>8}  {:>11}  {:>6} {:>8} {:>7} {:>7}  {:>9}\n", "GPUs", "routing",
+               "points", "median%", "p90%", "signed%", "load m/p", "router", "dispatch", "experts", "combine",
+               "counts us");
+    for (const auto& g : v.groups) {
+      double counts = 0;
+      std::vector<double> c;
+      for (const auto& row : v.rows)
+        if (row.record.gpus == g.gpus && row.record.routing == g.routing) c.push_back(row.measured_phases.at("counts"));
+      counts = calib::quantile(c, 0.5);
+      fmt::print("{:>5} {:<8} {:>6} {:>8.1f} {:>7.1f} {:>+8.1f}  {:>5.2f}/{:<5.2f}  {:>6} {:>8} {:>7} {:>7}  {:>9.0f}\n",
+                 g.gpus, g.routing, g.points, g.median_abs_pct, g.p90_abs_pct, g.median_signed_pct, g.measured_load,
+                 g.predicted_load, ratio_text(g.phase_ratio, "router"), ratio_text(g.phase_ratio, "dispatch"),
+                 ratio_text(g.phase_ratio, "experts"), ratio_text(g.phase_ratio, "combine"), counts);
+    }
+    const auto& f = v.overall;
+    fmt::print("  all {} points: median {:.1f}%, p90 {:.1f}%, budget {}: {}\n", f.points, f.median_pct, f.p90_pct,
+               budget_text(f.budget), f.pass ? "pass" : "FAIL");
+    fmt::print("  (phase columns: median simulated / measured on GPU 0; router = router GEMM + top-k + permute + "
+               "unpermute; counts = the harness's host round trip for the all-to-all sizes, not simulated; skewed rows compare the simulated GPU that finishes last, a cold GPU waiting in the combine, with the hot GPU 0 measured)\n");
+  }
+}
+
+nlohmann::ordered_json ep_layers_json(const calib::EpLayerValidation& v) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (const auto& r : v.rows)
+    rows.push_back({{"where", r.record.where}, {"gpus", r.record.gpus}, {"tokens_per_gpu", r.record.tokens_per_gpu},
+                    {"routing", r.record.routing}, {"measured_us", r.record.median_us},
+                    {"predicted_us", r.predicted.layer_us}, {"error_pct", r.error_pct},
+                    {"measured_phases_us", r.measured_phases}, {"predicted_phases_us", r.predicted.phases_us},
+                    {"measured_load_max_over_mean", r.record.recv_max_over_mean},
+                    {"predicted_load_max_over_mean", r.predicted.load_max_over_mean}});
+  nlohmann::ordered_json o = {{"gpu", v.gpu}, {"system", v.system}, {"points", v.overall.points},
+                              {"median_pct", v.overall.median_pct}, {"p90_pct", v.overall.p90_pct}};
+  if (v.overall.budget) {
+    o["budget_median_pct"] = v.overall.budget->median_pct;
+    if (v.overall.budget->p90_pct) o["budget_p90_pct"] = *v.overall.budget->p90_pct;
+  }
+  o["pass"] = v.overall.pass;
+  o["rows"] = std::move(rows);
+  return o;
+}
+
 int run_validate(const ValidateOptions& o) {
   const auto data = calib::discover_data(o.data);
   if (data.empty()) throw ConfigError(o.data, "", "no measurement folders with *.jsonl files: nothing to validate");
@@ -102,8 +197,10 @@ int run_validate(const ValidateOptions& o) {
         gpus.emplace(*g.extrapolated_from, load_gpu(o.hardware + "/" + *g.extrapolated_from + ".json"));
     checks = calib::check_published(entries, gpus, full);
   }
+  const auto ep_layers = validate_ep_layers(o, data, full);
   bool pass = true;
   for (const auto& v : gate) pass = pass && v.pass();
+  for (const auto& v : ep_layers) pass = pass && v.overall.pass;
 
   if (o.json) {
     nlohmann::ordered_json j;
@@ -126,6 +223,8 @@ int run_validate(const ValidateOptions& o) {
       p["note"] = c.note;
       j["published"].push_back(std::move(p));
     }
+    j["ep_layer"] = nlohmann::ordered_json::array();
+    for (const auto& v : ep_layers) j["ep_layer"].push_back(ep_layers_json(v));
     j["pass"] = pass;
     fmt::print("{}\n", j.dump(1));
   } else {
@@ -147,6 +246,7 @@ int run_validate(const ValidateOptions& o) {
                    c.predicted ? fmt::format("{:+.1f}", c.error_pct()) : "-", c.source,
                    c.note.empty() ? "" : " (" + c.note + ")");
     }
+    print_ep_layers(ep_layers);
     fmt::print("\n{}\n", pass ? "validation passed" : "VALIDATION FAILED: a family is over its budget (exit 3)");
   }
   return pass ? 0 : kExitValidationFailed;
@@ -161,6 +261,10 @@ void add_validate_command(CLI::App& parent, CommandAction& action) {
   cmd->add_option("--data", opts->data, "folder of measurement folders (default validate/data)");
   cmd->add_option("--hardware", opts->hardware, "folder of GPU descriptions (default hardware/gpus)");
   cmd->add_option("--published", opts->published, "folder of published cases (default validate/published)");
+  cmd->add_option("--systems", opts->systems,
+                  "folder of system descriptions, for the EP layer records (default hardware/systems)");
+  cmd->add_option("--ep-model", opts->ep_model,
+                  "model of the EP layer records (default models/deepseek-r1.json)");
   cmd->add_flag("--json", opts->json, "machine-readable output");
   cmd->callback([opts, &action] { action = [opts] { return run_validate(*opts); }; });
 }

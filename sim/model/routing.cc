@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 
 #include "sim/config/error.h"
 #include "sim/model/routing_trace.h"
@@ -18,6 +19,7 @@ std::string RoutingSpec::to_string() const {
     case RoutingKind::kZipf: return fmt::format("zipf:{}", parameter);
     case RoutingKind::kDirichlet: return fmt::format("dirichlet:{}", parameter);
     case RoutingKind::kTrace: return "trace:" + trace_file;
+    case RoutingKind::kFixed: return "fixed";
   }
   return "?";
 }
@@ -121,6 +123,12 @@ RoutingModel::RoutingModel(const ModelSpec& m, const RoutingSpec& spec, std::uin
         Rng rng = Rng::stream(seed, fmt::format("routing/popularity/layer{}", layer));
         const std::vector<double> alpha(E, spec.parameter);
         p = rng.dirichlet(alpha);
+        break;
+      }
+      case RoutingKind::kFixed: {
+        if (spec.fixed_popularity.size() != E) throw std::invalid_argument("fixed routing popularity: wrong size");
+        const double sum = std::accumulate(spec.fixed_popularity.begin(), spec.fixed_popularity.end(), 0.0);
+        for (std::size_t e = 0; e < E; ++e) p[e] = spec.fixed_popularity[e] / sum;
         break;
       }
       case RoutingKind::kTrace: {

@@ -42,12 +42,15 @@
 
 namespace moesim {
 
-enum class RoutingKind { kUniform, kZipf, kDirichlet, kTrace };
+enum class RoutingKind { kUniform, kZipf, kDirichlet, kTrace, kFixed };
 
 struct RoutingSpec {
   RoutingKind kind = RoutingKind::kUniform;
   double parameter = 0;  // Zipf exponent s, or Dirichlet concentration c per expert
   std::string trace_file;
+  // kFixed: one popularity vector (any positive scale) for every layer, given in code (no CLI form; used
+  // by `moesim validate` to mirror a measured router's skew).
+  std::vector<double> fixed_popularity;
   std::string to_string() const;
 };
 
