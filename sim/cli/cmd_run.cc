@@ -26,6 +26,7 @@ struct RunOptions {
   std::vector<std::string> scenarios;
   std::string json;
   std::string requests;
+  std::string tokens;
   std::string trace;
   std::optional<std::uint64_t> seed;
   bool detailed = false;
@@ -35,8 +36,8 @@ struct RunOptions {
 };
 
 int run_run(const RunOptions& o) {
-  if (o.scenarios.size() > 1 && (!o.requests.empty() || !o.trace.empty()))
-    throw ConfigError("--requests/--trace", "", "per-request CSV and trace take a single scenario");
+  if (o.scenarios.size() > 1 && (!o.requests.empty() || !o.tokens.empty() || !o.trace.empty()))
+    throw ConfigError("--requests/--tokens/--trace", "", "per-request CSVs and the trace take a single scenario");
   std::optional<Duration> fixed;
   if (!o.step_time.empty()) {
     const auto q = parse_quantity(o.step_time);
@@ -58,6 +59,7 @@ int run_run(const RunOptions& o) {
     serve::ServingOptions so;
     so.label = sc.id;
     so.progress = !o.quiet;
+    so.token_times = !o.tokens.empty();
     results.push_back(serve::run_serving(sc, timers, so));
     summaries.push_back(obs::summarize_run(sc, results.back()));
     summaries.back().cost_basis =
@@ -82,6 +84,7 @@ int run_run(const RunOptions& o) {
     write_file_atomically(o.json, j.dump(2) + "\n");
   }
   if (!o.requests.empty()) write_file_atomically(o.requests, obs::requests_csv(results[0]));
+  if (!o.tokens.empty()) write_file_atomically(o.tokens, obs::tokens_csv(results[0]));
   if (!o.trace.empty()) write_file_atomically(o.trace, obs::chrome_trace(results[0]));
   return 0;
 }
@@ -94,6 +97,8 @@ void add_run_command(CLI::App& parent, CommandAction& action) {
   cmd->add_option("scenarios", opts->scenarios, "scenario files (scenarios/*.json)")->required();
   cmd->add_option("--json", opts->json, "write the JSON report here");
   cmd->add_option("--requests", opts->requests, "write one CSV line per request here");
+  cmd->add_option("--tokens", opts->tokens,
+                  "write one CSV line per token delivery here (request id, time, tokens, gap since the previous)");
   cmd->add_option("--trace", opts->trace, "write a Chrome trace-event timeline here (sampled)");
   cmd->add_option("--seed", opts->seed, "override the workload seed");
   cmd->add_flag("--detailed", opts->detailed, "time steps with the detailed step simulator (slower)");

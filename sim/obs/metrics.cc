@@ -79,6 +79,7 @@ void MetricsCollector::on_arrival(std::uint32_t id, Time t, int input, int outpu
   r.measured = measured;
   records_.push_back(r);
   last_delivery_.push_back(t);
+  if (keep_deliveries_) deliveries_.emplace_back();
 }
 
 void MetricsCollector::on_tokens(std::uint32_t id, Time t, int n) {
@@ -95,6 +96,7 @@ void MetricsCollector::on_tokens(std::uint32_t id, Time t, int n) {
     ++itl_count_;
   }
   last_delivery_[id] = t;
+  if (keep_deliveries_) deliveries_[id].push_back({t, n});
   r.output += n;
   tokens_emitted_ += n;
 }

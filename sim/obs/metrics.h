@@ -54,9 +54,23 @@ Distribution summarize_counts(std::span<const std::pair<double, std::int64_t>> s
 // its gap is the time since the previous delivery. Gaps are kept as exact
 // counts per distinct value (the sequences of one step mostly share a gap), so
 // memory grows with distinct gaps, not with tokens.
+// Optionally (keep_deliveries) every delivery of every request is kept too, for
+// the per-token CSV (`moesim run --tokens`): 16 bytes per delivery.
+struct Delivery {
+  Time time{};
+  int tokens = 0;
+};
+
 class MetricsCollector {
  public:
   void reserve(std::size_t requests) { records_.reserve(requests); }
+  // Call before the first arrival.
+  void keep_deliveries(bool on) { keep_deliveries_ = on; }
+  [[nodiscard]] bool keeps_deliveries() const { return keep_deliveries_; }
+  // Deliveries of request `id` in time order (empty unless kept).
+  [[nodiscard]] std::span<const Delivery> deliveries(std::uint32_t id) const {
+    return keep_deliveries_ ? std::span<const Delivery>(deliveries_.at(id)) : std::span<const Delivery>();
+  }
   // Registers request `id` (ids are dense and issued in order).
   void on_arrival(std::uint32_t id, Time t, int input, int output, bool measured);
   // `n` tokens delivered to request `id` at time t.
@@ -72,6 +86,8 @@ class MetricsCollector {
  private:
   std::vector<RequestRecord> records_;
   std::vector<Time> last_delivery_;
+  bool keep_deliveries_ = false;
+  std::vector<std::vector<Delivery>> deliveries_;
   std::unordered_map<std::int64_t, std::int64_t> itl_counts_;
   std::int64_t last_gap_ = -1;
   std::int64_t* last_count_ = nullptr;  // element pointers survive rehashing

@@ -97,6 +97,10 @@ std::string summary_table(std::span<const Summary> runs);
 std::string attribution(std::span<const Summary> runs);
 // One line per request.
 std::string requests_csv(const serve::ServingResult& res);
+// One CSV line per token delivery of every request (a delivery of k > 1 tokens is one MTP step's accepted tokens):
+// id, measured, delivery index, time, tokens, gap since the previous delivery (the first: the TTFT). Needs a run
+// with ServingOptions::token_times.
+std::string tokens_csv(const serve::ServingResult& res);
 // Chrome trace-event JSON (opens in Perfetto): sampled steps per instance and
 // the life of up to max_requests evenly sampled requests.
 std::string chrome_trace(const serve::ServingResult& res, std::size_t max_requests = 200);

@@ -2,6 +2,8 @@
 // scenario), the attribution lines and the per-request CSV.
 #include <fmt/format.h>
 
+#include <stdexcept>
+
 #include <cmath>
 
 #include "sim/obs/report.h"
@@ -169,6 +171,22 @@ std::string requests_csv(const serve::ServingResult& res) {
                        r.measured ? 1 : 0, inst, r.input, r.output, to_seconds(r.arrival), to_seconds(r.first_token),
                        to_seconds(r.finish), r.ttft_s() * 1e3, r.tpot_s() * 1e3, r.e2e_s() * 1e3, r.preemptions,
                        to_ms(r.kv_transfer));
+  }
+  return out;
+}
+
+std::string tokens_csv(const serve::ServingResult& res) {
+  const MetricsCollector& m = res.metrics;
+  if (!m.keeps_deliveries()) throw std::logic_error("tokens_csv: the run did not keep token deliveries");
+  std::string out = "id,measured,delivery,time_s,tokens,gap_ms\n";
+  for (const RequestRecord& r : m.records()) {
+    Time prev = r.arrival;
+    int index = 0;
+    for (const Delivery& d : m.deliveries(r.id)) {
+      out += fmt::format("{},{},{},{:.9f},{},{:.6f}\n", r.id, r.measured ? 1 : 0, index++, to_seconds(d.time),
+                         d.tokens, to_ms(d.time - prev));
+      prev = d.time;
+    }
   }
   return out;
 }

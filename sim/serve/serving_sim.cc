@@ -57,6 +57,7 @@ class Serving {
         net_(sim_, topo_),
         source_(sc.workload, sc.workload.seed),
         mtp_rng_(Rng::stream(sc.workload.seed, "serve/mtp")) {
+    res_.metrics.keep_deliveries(opts.token_times);
     build(timers);
   }
 

@@ -80,6 +80,7 @@ struct ServingOptions {
   std::string label;        // for the progress line
   bool progress = true;     // a progress line on stderr once the run passes 2 s of wall time
   int trace_steps = 20000;  // step samples kept (the first ones)
+  bool token_times = false; // keep every token delivery of every request (obs::tokens_csv)
 };
 
 ServingResult run_serving(const ScenarioSpec& sc, const StepTimerFactory& timers, const ServingOptions& opts = {});

@@ -44,13 +44,16 @@ expect_error() {
 
 # --- hand-worked: 10 ms steps; r0 TTFT 10 ms / TPOT 10 ms, r1 TTFT 15 ms (tests/unit/serve/serving_test.cc) ---
 if "$moesim" run "$tmp/hand.json" --step-time "10 ms" --json "$tmp/hand-report.json" --requests "$tmp/hand.csv" \
-    --trace "$tmp/hand-trace.json" >"$tmp/out" 2>"$tmp/err"; then
+    --tokens "$tmp/hand-tokens.csv" --trace "$tmp/hand-trace.json" >"$tmp/out" 2>"$tmp/err"; then
   pass
   grep -q "output tok/s per GPU" "$tmp/out" && pass || fail "hand: no summary table"
   grep -q '^0,1,main/0,100,3,0.000000000,0.010000000,0.030000000,10.000000,10.000000,30.000000,0,' "$tmp/hand.csv" \
     && pass || fail "hand: request 0 line: $(sed -n 2p "$tmp/hand.csv")"
   grep -q '^1,1,main/0,50,2,0.005000000,0.020000000,0.030000000,15.000000,10.000000,25.000000,0,' "$tmp/hand.csv" \
     && pass || fail "hand: request 1 line: $(sed -n 3p "$tmp/hand.csv")"
+  # per token: r0 at 10/20/30 ms, r1 at 20 (gap = TTFT 15 ms) and 30 ms
+  [ "$(sed -n 5p "$tmp/hand-tokens.csv")" = "1,1,0,0.020000000,1,15.000000" ] && [ "$(wc -l <"$tmp/hand-tokens.csv")" -eq 6 ] \
+    && pass || fail "hand: tokens CSV: $(cat "$tmp/hand-tokens.csv")"
   for key in output_tokens_per_s_per_gpu tokens_per_s_per_user_p50 ttft_ms tpot_ms input_hash seed; do
     grep -q "\"$key\"" "$tmp/hand-report.json" && pass || fail "hand: report lacks $key"
   done
