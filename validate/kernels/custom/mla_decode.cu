@@ -387,6 +387,436 @@ __global__ void __launch_bounds__(NTHREADS, (MT == 1 ? 2 : 1)) mla_decode_kernel
   }
 }
 
+// ---------------------------------------------------------------------------
+// FP8 cache, h = 16 and 32: register dequantisation (mla_fp8_kernel).
+//
+// The bf16-through-shared-memory dequantisation of the kernel above costs about
+// 50 SM cycles per token in conversions alone (e4m3 -> f16 -> f32, x scale,
+// f32 -> bf16 at 16/clk/SM), over the ~57 cycles per token that 70% of the H200's
+// copy bandwidth allows at 656 bytes per token. This kernel converts e4m3 straight
+// into tensor-core fragments with one cvt.rn.f16x2.e4m3x2 per pair (exact: every
+// e4m3 value is an f16) and runs the latent parts of both products in f16; the
+// per-128 scales never touch the cache values:
+//   S  = 2^-e sum_c s_c[n] (Q'_c . k8_c[n]) + q_rope . k_rope[n]
+//        (Q' = f16(q * 2^e), one power of two per block so |Q'| < 2^14; the four
+//        chunk partials are folded with their scale in fp32; rope in bf16 MMA);
+//   O_c = 2^-kr sum_n (P[n] s_c[n] 2^kr) . v8_c[n]
+//        (P'_c = f16(P * s_c * 2^kr): the scale goes into P, per chunk; kr is a
+//        running power of two per split with max s * 2^kr < 2^7, so P'_c <= 128 and
+//        the rescale of O when kr drops rides on the softmax alpha).
+// Warp roles (8*MT warps, 32-token tiles):
+//   S:  h=16: warp (c, j): latent chunk c (128 dims: Q' fragments in 32 registers),
+//       token half j (16 tokens); h=32: warp (c, j, kh): 64-dim block kh of chunk c
+//       for both head tiles (every e4m3 value is converted once). B fragments from one
+//       16-byte shared load per 4 k-steps (the k order inside each 64-dim block is
+//       permuted so a thread's 4 bytes per k-step are contiguous; Q is loaded with the
+//       same permutation); rope k-step c in bf16; partial S per slice -> shared memory;
+//   softmax: 16 threads per head (a half-warp: max and sum by shuffles), running
+//       m, l and kr in registers, P'_c -> shared memory (f16);
+//   PV: warp w: value dims 64w/MT..; B fragments gathered from two token rows with
+//       PRMT, then the same cvt. The value-dim order inside each 32-dim group is
+//       permuted (a thread owns 8 consecutive output dims).
+// Raw tile in shared memory (cp.async, NST stages): latent [32][512] with 16-byte
+// chunks XOR-swizzled by f8sw(row) (conflict-free for both access patterns),
+// scales [32][4] fp32, rope [32][64] bf16 swizzled for ldmatrix.
+// ---------------------------------------------------------------------------
+__device__ __forceinline__ int f8sw(int r) { return (r & 6) ^ ((r & 1) << 2); }
+
+__device__ __forceinline__ void mma16816_f16(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void mma16816_bf16(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// Four e4m3 bytes (b0 lowest) -> lo = f16x2(b0, b1), hi = f16x2(b2, b3).
+__device__ __forceinline__ void cvt_e4m3x4(uint32_t w, uint32_t& lo, uint32_t& hi) {
+  asm("{\n .reg .b16 l, h;\n mov.b32 {l, h}, %2;\n cvt.rn.f16x2.e4m3x2 %0, l;\n cvt.rn.f16x2.e4m3x2 %1, h;\n}\n"
+      : "=r"(lo), "=r"(hi)
+      : "r"(w));
+}
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
+}
+__device__ __forceinline__ uint32_t f16x2_bits(float lo, float hi) {
+  __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+__device__ __forceinline__ uint32_t bf16x2_bits(float lo, float hi) {
+  __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+__device__ __forceinline__ float ex2f(float x) {  // ex2.approx.ftz: 2^-inf = 0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ float pow2i(int e) { return __int_as_float((e + 127) << 23); }  // |e| <= 126
+__device__ __forceinline__ int exponent_of(float v) { return (int)((__float_as_uint(v) >> 23) & 0xff) - 127; }
+
+template <int MT, int NST>
+struct F8Cfg {
+  static constexpr int HB = 16 * MT, NW = 8 * MT, NT = 32 * NW, BN = 32;
+  static constexpr int PSS = BN + 8;  // floats per partial-S row (bank padding)
+  static constexpr int LAT = BN * 512, ROPE = BN * 128, SC = BN * 16;
+  static constexpr int STAGE = LAT + ROPE + SC;
+  // S warps: MT=1: warp (c, j) takes both 64-dim blocks of chunk c; MT=2: warp (c, j, kh)
+  // takes block kh of chunk c for both head tiles (each e4m3 value is converted once).
+  static constexpr int NBLK = MT == 1 ? 2 : 1;   // 64-dim blocks per S warp
+  static constexpr int NSL = 4 * (2 / NBLK);     // partial-S slices
+  static constexpr int PS = NSL * HB * PSS * 4;  // partial S [slice][head][token] fp32
+  static constexpr int PP = 4 * HB * BN * 2;   // P'_c [chunk][head][token] f16
+  static constexpr int FB = (3 * HB + 32) * 4;
+  static constexpr int SMEM = NST * STAGE + PS + PP + FB;
+  static_assert(SMEM <= (MT == 1 ? 113 * 1024 : 227 * 1024), "shared memory");
+};
+
+template <int MT, int NST>
+__global__ void __launch_bounds__(256 * MT, (MT == 1 ? 2 : 1)) mla_fp8_kernel(const MlaParams p) {
+  using C = F8Cfg<MT, NST>;
+  constexpr int HB = C::HB, NT = C::NT, BN = C::BN, PSS = C::PSS;
+  constexpr int DPW = 64 / MT;  // value dims per warp in PV
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* sStage = smem;
+  float* sPS = reinterpret_cast<float*>(smem + NST * C::STAGE);
+  uint8_t* sPP = smem + NST * C::STAGE + C::PS;
+  float* sFac = reinterpret_cast<float*>(sPP + C::PP);
+  float* sL = sFac + HB;
+  float* sM = sL + HB;
+  float* sQmax = sM + HB;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int split = blockIdx.x, b = blockIdx.y, head0 = blockIdx.z * HB;
+  const int tok0 = split * p.split_len;
+  const int tok1 = min(p.s, tok0 + p.split_len);
+  const int ntiles = (tok1 - tok0 + BN - 1) / BN;
+  if (ntiles <= 0) return;  // never: the host picks splits that all hold tokens
+
+  const uint8_t* kvb = p.kv + (size_t)b * p.s * FP8_ROW;
+  // Fixed thread -> chunk map (no division, no branches on the chunk kind): latent
+  // chunk q = tid & 31 of rows tid/32 + k*NT/32 (a warp copies one 512-byte row),
+  // rope chunk tid & 7 of row tid/8, scales by threads 0..31. Rows past the split
+  // are zero-filled (source: the tile's first row, always valid).
+  auto load_tile = [&](int tt, int stage) {
+    const int first = tok0 + tt * BN;
+    const int nvalid = tok1 - first;
+    const uint8_t* rows = kvb + (size_t)first * FP8_ROW;
+    const uint32_t lat = smem_u32(sStage + stage * C::STAGE), rope = lat + C::LAT, sc = rope + C::ROPE;
+    const int q = tid & 31;
+#pragma unroll
+    for (int k = 0; k < BN * 32 / NT; ++k) {
+      const int r = (tid >> 5) + k * (NT / 32);
+      const bool valid = r < nvalid;
+      cp_async16(lat + r * 512 + ((q ^ f8sw(r)) << 4), rows + (valid ? r * FP8_ROW : 0) + q * 16, valid);
+    }
+    if (tid < BN * 8) {
+      const int r = tid >> 3, qr8 = tid & 7;
+      const bool valid = r < nvalid;
+      cp_async16(rope + r * 128 + ((qr8 ^ (r & 7)) << 4), rows + (valid ? r * FP8_ROW : 0) + FP8_ROPE_OFF + qr8 * 16,
+                 valid);
+    }
+    if (tid < BN) {
+      const bool valid = tid < nvalid;
+      cp_async16(sc + tid * 16, rows + (valid ? tid * FP8_ROW : 0) + FP8_SCALE_OFF, valid);
+    }
+  };
+#pragma unroll
+  for (int i = 0; i < NST - 1; ++i) {
+    if (i < ntiles) load_tile(i, i);
+    cp_async_commit();
+  }
+
+  // ---- Q: one power of two per block, |q * 2^e| < 2^14 over the latent dims ----
+  const __nv_bfloat16* qb = p.q + ((size_t)b * p.h + head0) * D;
+  {
+    float mx = 0.f;
+    for (int i = tid; i < HB * 64; i += NT) {
+      const uint4 v = __ldg(reinterpret_cast<const uint4*>(qb + (size_t)(i >> 6) * D + (i & 63) * 8));
+      const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const float2 f = __bfloat1622float2(h2[k]);
+        mx = fmaxf(mx, fmaxf(fabsf(f.x), fabsf(f.y)));
+      }
+    }
+    mx = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx)));  // non-negative floats
+    if (lane == 0) sQmax[warp] = mx;
+  }
+  __syncthreads();
+  float qmax = 0.f;
+#pragma unroll
+  for (int w = 0; w < C::NW; ++w) qmax = fmaxf(qmax, sQmax[w]);
+  const int qe = min(100, max(-100, 13 - exponent_of(qmax)));
+  const float qsc = pow2i(qe);
+  const float fq = pow2i(-qe) * p.scale_log2;  // folds 2^-e and the softmax scale
+
+  // S role and Q fragments (f16 latent, k order permuted; bf16 rope, standard).
+  constexpr int NBLK = C::NBLK, NSL = C::NSL;
+  const int sc_c = warp & 3, sc_j = (warp >> 2) & 1, sc_kh = MT == 1 ? 0 : (warp >> 3);
+  const int sc_slice = MT == 1 ? sc_c : 2 * sc_c + sc_kh;
+  uint32_t qa[NBLK][MT][4][4], qr[4];
+  {
+#pragma unroll
+    for (int lb = 0; lb < NBLK; ++lb) {
+      const int blk = MT == 1 ? lb : sc_kh;
+      const int d = 128 * sc_c + 64 * blk + 16 * t4;
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        const __nv_bfloat16* q0 = qb + (size_t)(16 * m + g) * D;
+        const __nv_bfloat16* q1 = q0 + 8 * D;
+        float x0[16], x1[16];
+#pragma unroll
+        for (int hlf = 0; hlf < 2; ++hlf) {
+          const uint4 v0 = __ldg(reinterpret_cast<const uint4*>(q0 + d + 8 * hlf));
+          const uint4 v1 = __ldg(reinterpret_cast<const uint4*>(q1 + d + 8 * hlf));
+          const __nv_bfloat162* a0 = reinterpret_cast<const __nv_bfloat162*>(&v0);
+          const __nv_bfloat162* a1 = reinterpret_cast<const __nv_bfloat162*>(&v1);
+#pragma unroll
+          for (int k = 0; k < 4; ++k) {
+            const float2 f0 = __bfloat1622float2(a0[k]), f1 = __bfloat1622float2(a1[k]);
+            x0[8 * hlf + 2 * k] = f0.x * qsc; x0[8 * hlf + 2 * k + 1] = f0.y * qsc;
+            x1[8 * hlf + 2 * k] = f1.x * qsc; x1[8 * hlf + 2 * k + 1] = f1.y * qsc;
+          }
+        }
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks) {
+          qa[lb][m][ks][0] = f16x2_bits(x0[4 * ks], x0[4 * ks + 1]);
+          qa[lb][m][ks][1] = f16x2_bits(x1[4 * ks], x1[4 * ks + 1]);
+          qa[lb][m][ks][2] = f16x2_bits(x0[4 * ks + 2], x0[4 * ks + 3]);
+          qa[lb][m][ks][3] = f16x2_bits(x1[4 * ks + 2], x1[4 * ks + 3]);
+        }
+      }
+    }
+    // Rope k-step sc_c for head tile sc_kh.
+    const __nv_bfloat16* q0 = qb + (size_t)(16 * sc_kh + g) * D;
+    const __nv_bfloat16* q1 = q0 + 8 * D;
+    const int dr = 512 + 16 * sc_c + 2 * t4;
+    qr[0] = __ldg(reinterpret_cast<const uint32_t*>(q0 + dr));
+    qr[1] = __ldg(reinterpret_cast<const uint32_t*>(q1 + dr));
+    qr[2] = __ldg(reinterpret_cast<const uint32_t*>(q0 + dr + 8));
+    qr[3] = __ldg(reinterpret_cast<const uint32_t*>(q1 + dr + 8));
+  }
+
+  // Softmax role: head sh, tokens 2tp, 2tp+1 of each tile. State kept in registers
+  // (identical in the 16 threads of a head).
+  const int sh = tid >> 4, tp = tid & 15;
+  float m_run = -INFINITY, l_run = 0.f;
+  int kr = 100;
+  // PV role.
+  const int dbase = DPW * warp, cpv = dbase >> 7;
+  float oacc[MT][DPW / 8][4];
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+#pragma unroll
+    for (int j = 0; j < DPW / 8; ++j) oacc[m][j][0] = oacc[m][j][1] = oacc[m][j][2] = oacc[m][j][3] = 0.f;
+
+  for (int tt = 0; tt < ntiles; ++tt) {
+    cp_async_wait<NST - 2>();
+    __syncthreads();  // (A) tile tt resident; everything of tile tt-1 done
+    if (tt + NST - 1 < ntiles) load_tile(tt + NST - 1, (tt + NST - 1) % NST);
+    cp_async_commit();
+    const uint8_t* sLat = sStage + (tt % NST) * C::STAGE;
+    const uint32_t sRope = smem_u32(sLat + C::LAT);
+    const float* sSc = reinterpret_cast<const float*>(sLat + C::LAT + C::ROPE);
+
+    // ---- S partials ----
+    {
+      float sl[MT][2][4], sr[2][4];
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          sr[nt][e] = 0.f;
+#pragma unroll
+          for (int m = 0; m < MT; ++m) sl[m][nt][e] = 0.f;
+        }
+#pragma unroll
+      for (int lb = 0; lb < NBLK; ++lb) {
+        const int blk = MT == 1 ? lb : sc_kh;
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt) {
+          const int row = 16 * sc_j + 8 * nt + g;
+          const uint4 raw =
+              *reinterpret_cast<const uint4*>(sLat + row * 512 + (((8 * sc_c + 4 * blk + t4) ^ f8sw(row)) << 4));
+          const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+          for (int ks = 0; ks < 4; ++ks) {
+            uint32_t b0, b1;
+            cvt_e4m3x4(w[ks], b0, b1);
+#pragma unroll
+            for (int m = 0; m < MT; ++m) mma16816_f16(sl[m][nt], qa[lb][m][ks], b0, b1);
+          }
+        }
+      }
+      {
+        const int row = 16 * sc_j + (lane & 7) + ((lane >> 4) << 3);
+        const int ch = 2 * sc_c + ((lane >> 3) & 1);
+        uint32_t b0, b1, b2, b3;
+        ldsm_x4(sRope + row * 128 + ((ch ^ (row & 7)) << 4), b0, b1, b2, b3);
+        mma16816_bf16(sr[0], qr, b0, b1);
+        mma16816_bf16(sr[1], qr, b2, b3);
+      }
+      const float sl2 = p.scale_log2;
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+        const int n0 = 16 * sc_j + 8 * nt + 2 * t4;
+        const float f0 = sSc[n0 * 4 + sc_c] * fq, f1 = sSc[n0 * 4 + 4 + sc_c] * fq;
+#pragma unroll
+        for (int m = 0; m < MT; ++m) {
+          const bool rm = (MT == 1) || (m == sc_kh);  // this warp's rope partial goes to head tile sc_kh
+          float* ps = sPS + (sc_slice * HB + 16 * m + g) * PSS + n0;
+          *reinterpret_cast<float2*>(ps) = make_float2(fmaf(sl[m][nt][0], f0, rm ? sr[nt][0] * sl2 : 0.f),
+                                                       fmaf(sl[m][nt][1], f1, rm ? sr[nt][1] * sl2 : 0.f));
+          *reinterpret_cast<float2*>(ps + 8 * PSS) = make_float2(fmaf(sl[m][nt][2], f0, rm ? sr[nt][2] * sl2 : 0.f),
+                                                                 fmaf(sl[m][nt][3], f1, rm ? sr[nt][3] * sl2 : 0.f));
+        }
+      }
+    }
+    __syncthreads();  // (B) partial S complete
+
+    // ---- softmax, P'_c ----
+    {
+      const int n0 = 2 * tp;
+      float s0 = 0.f, s1 = 0.f;
+#pragma unroll
+      for (int c = 0; c < NSL; ++c) {
+        const float2 v = *reinterpret_cast<const float2*>(sPS + (c * HB + sh) * PSS + n0);
+        s0 += v.x;
+        s1 += v.y;
+      }
+      const int tk = tok0 + tt * BN + n0;
+      if (tk >= tok1) s0 = -INFINITY;
+      if (tk + 1 >= tok1) s1 = -INFINITY;
+      float mx = fmaxf(s0, s1);
+#pragma unroll
+      for (int off = 1; off < 16; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      const float mnew = fmaxf(m_run, mx);
+      const float alpha = ex2f(m_run - mnew);
+      const float p0 = ex2f(s0 - mnew), p1 = ex2f(s1 - mnew);
+      float ls = p0 + p1;
+#pragma unroll
+      for (int off = 1; off < 16; off <<= 1) ls += __shfl_xor_sync(0xffffffffu, ls, off);
+      l_run = l_run * alpha + ls;
+      m_run = mnew;
+      // Scales of this thread's two tokens; the tile's max |scale| -> kr.
+      const float4 c0 = *reinterpret_cast<const float4*>(sSc + n0 * 4);
+      const float4 c1 = *reinterpret_cast<const float4*>(sSc + n0 * 4 + 4);
+      float smx = fmaxf(fmaxf(fmaxf(fabsf(c0.x), fabsf(c0.y)), fmaxf(fabsf(c0.z), fabsf(c0.w))),
+                        fmaxf(fmaxf(fabsf(c1.x), fabsf(c1.y)), fmaxf(fabsf(c1.z), fabsf(c1.w))));
+#pragma unroll
+      for (int off = 1; off < 16; off <<= 1) smx = fmaxf(smx, __shfl_xor_sync(0xffffffffu, smx, off));
+      const int kold = kr;
+      kr = max(-100, min(kr, 6 - exponent_of(smx)));  // max |s| * 2^kr < 2^7
+      const float pw = pow2i(kr);
+      const float a0 = p0 * pw, a1 = p1 * pw;
+      const float cc0[4] = {c0.x, c0.y, c0.z, c0.w}, cc1[4] = {c1.x, c1.y, c1.z, c1.w};
+#pragma unroll
+      for (int c = 0; c < 4; ++c)
+        *reinterpret_cast<uint32_t*>(sPP + c * (HB * BN * 2) + pswz<BN>(sh, tp >> 2) + (tp & 3) * 4) =
+            f16x2_bits(a0 * cc0[c], a1 * cc1[c]);
+      if (tp == 0) sFac[sh] = alpha * pow2i(max(-126, kr - kold));
+    }
+    __syncthreads();  // (C) P'_c and the O factors ready
+
+    // ---- O_c = fac * O_c + P'_c V8 ----
+    {
+      float fr[MT][2];
+      bool rescale = false;
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        fr[m][0] = sFac[16 * m + g];
+        fr[m][1] = sFac[16 * m + g + 8];
+        rescale |= (fr[m][0] != 1.f) | (fr[m][1] != 1.f);
+      }
+      if (__any_sync(0xffffffffu, rescale)) {  // most tiles: running max and kr unchanged
+#pragma unroll
+        for (int m = 0; m < MT; ++m)
+#pragma unroll
+          for (int j = 0; j < DPW / 8; ++j) {
+            oacc[m][j][0] *= fr[m][0]; oacc[m][j][1] *= fr[m][0];
+            oacc[m][j][2] *= fr[m][1]; oacc[m][j][3] *= fr[m][1];
+          }
+      }
+      const uint32_t ppc = smem_u32(sPP + cpv * (HB * BN * 2));
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) {
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int m = 0; m < MT; ++m)
+          ldsm_x4(ppc + pswz<BN>(16 * m + (lane & 15), 2 * kk + (lane >> 4)), a[m][0], a[m][1], a[m][2], a[m][3]);
+        const int r0 = 16 * kk + 2 * t4;
+#pragma unroll
+        for (int G = 0; G < DPW / 32; ++G) {
+          const int d0 = dbase + 32 * G + 4 * g;
+          const int ch = d0 >> 4, wi = d0 & 15;
+          const uint32_t w0 = *reinterpret_cast<const uint32_t*>(sLat + r0 * 512 + ((ch ^ f8sw(r0)) << 4) + wi);
+          const uint32_t w1 =
+              *reinterpret_cast<const uint32_t*>(sLat + (r0 + 1) * 512 + ((ch ^ f8sw(r0 + 1)) << 4) + wi);
+          const uint32_t w2 =
+              *reinterpret_cast<const uint32_t*>(sLat + (r0 + 8) * 512 + ((ch ^ f8sw(r0 + 8)) << 4) + wi);
+          const uint32_t w3 =
+              *reinterpret_cast<const uint32_t*>(sLat + (r0 + 9) * 512 + ((ch ^ f8sw(r0 + 9)) << 4) + wi);
+          uint32_t b0[4], b1[4];
+          cvt_e4m3x4(prmt(w0, w1, 0x5140), b0[0], b0[1]);
+          cvt_e4m3x4(prmt(w0, w1, 0x7362), b0[2], b0[3]);
+          cvt_e4m3x4(prmt(w2, w3, 0x5140), b1[0], b1[1]);
+          cvt_e4m3x4(prmt(w2, w3, 0x7362), b1[2], b1[3]);
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int m = 0; m < MT; ++m) mma16816_f16(oacc[m][4 * G + i], a[m], b0[i], b1[i]);
+        }
+      }
+    }
+  }
+
+  // ---- epilogue: O = O_acc * 2^-kr / l ----
+  if (tp == 0) { sL[sh] = l_run; sM[sh] = m_run; }
+  __syncthreads();
+  const float kscale = pow2i(-kr);
+#pragma unroll
+  for (int m = 0; m < MT; ++m) {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int r = 16 * m + g + 8 * hh;
+      const float inv = kscale / sL[r];
+      const size_t bh = (size_t)b * p.h + head0 + r;
+#pragma unroll
+      for (int G = 0; G < DPW / 32; ++G) {
+        float v[8];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          v[i] = oacc[m][4 * G + i][2 * hh] * inv;
+          v[4 + i] = oacc[m][4 * G + i][2 * hh + 1] * inv;
+        }
+        const int d = dbase + 32 * G + 8 * t4;
+        if (p.nsplit == 1) {
+          uint4 o;
+          o.x = bf16x2_bits(v[0], v[1]); o.y = bf16x2_bits(v[2], v[3]);
+          o.z = bf16x2_bits(v[4], v[5]); o.w = bf16x2_bits(v[6], v[7]);
+          *reinterpret_cast<uint4*>(p.out + bh * DV + d) = o;
+        } else {
+          float4* dst = reinterpret_cast<float4*>(p.opart + (bh * p.nsplit + split) * DV + d);
+          dst[0] = make_float4(v[0], v[1], v[2], v[3]);
+          dst[1] = make_float4(v[4], v[5], v[6], v[7]);
+        }
+      }
+    }
+  }
+  if (p.nsplit > 1 && tid < HB) {
+    const size_t bh = (size_t)b * p.h + head0 + tid;
+    p.lse[bh * p.nsplit + split] = sM[tid] + log2f(sL[tid]);
+  }
+}
+
 // One block of 128 threads per (b, head): combine the splits.
 __global__ void __launch_bounds__(128) mla_combine_kernel(const float* __restrict__ opart, const float* __restrict__ lse,
                                                           int nsplit, __nv_bfloat16* __restrict__ out) {
@@ -429,7 +859,7 @@ Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   else if (h == 32) pl.MT = 2;
   else if (h == 16) pl.MT = 1;
   else throw std::runtime_error("mla_decode: heads must be 16, 32 or a multiple of 64");
-  pl.BN = ((fp8 && pl.MT == 4) || pl.MT == 1) ? 32 : 64;
+  pl.BN = (fp8 || pl.MT == 1) ? 32 : 64;  // fp8 h=16/32: mla_fp8_kernel (32-token tiles)
   const int slots = sms * (pl.MT == 1 ? 2 : 1);  // resident blocks
   pl.hb = 16 * pl.MT;
   pl.hg = h / pl.hb;
@@ -442,10 +872,18 @@ Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   // took 45 us with 256 splits, 35-40 us with 128). A minimum split length instead made
   // small problems slow (one block walking 8 tiles: ~25 us for B=1 s=512).
   const int maxns = std::max(1, std::min({tiles, 4 * slots, 128}));
+  // fp8 h=16/32 (mla_fp8_kernel): the combine traffic of a split (fp32 partial output
+  // written and read back), in units of cache tiles spread over all slots, counts once
+  // the grid needs more than one wave: keeps large batches from splitting for a marginal
+  // wave-quantisation gain (h=32 B=256 s=32768 took 18 splits without it). The bf16
+  // and h>=64 plans are unchanged.
+  const double tile_bytes = (double)pl.BN * FP8_ROW;
+  const double combine_tiles = (fp8 && pl.MT <= 2) ? (double)pl.hb * DV * 4 * 2 / tile_bytes : 0.0;
   for (int ns = 1; ns <= maxns; ++ns) {
     long blocks = base * ns;
     long waves = (blocks + slots - 1) / slots;
-    double cost = (double)waves * ((tiles + ns - 1) / ns + 1.0);
+    double cost = (double)waves * ((tiles + ns - 1) / ns + 1.0) +
+                  (ns > 1 && blocks > slots ? blocks * combine_tiles / slots : 0.0);
     if (cost < best_cost - 1e-9) { best_cost = cost; best = ns; }
   }
   if (force_nsplit) best = std::min(force_nsplit, tiles);
@@ -470,6 +908,20 @@ void launch_cfg(const Plan& pl, const MlaParams& p, cudaStream_t st) {
   CUSTOM_CHECK_LAUNCH();
 }
 
+template <int MT, int NST>
+void launch_f8(const Plan& pl, const MlaParams& p, cudaStream_t st) {
+  using C = F8Cfg<MT, NST>;
+  static bool attr_set = false;
+  if (!attr_set) {
+    MOESIM_CUDA_CHECK(
+        cudaFuncSetAttribute(mla_fp8_kernel<MT, NST>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
+    attr_set = true;
+  }
+  dim3 grid(pl.nsplit, p.B, pl.hg);
+  mla_fp8_kernel<MT, NST><<<grid, C::NT, C::SMEM, st>>>(p);
+  CUSTOM_CHECK_LAUNCH();
+}
+
 struct MlaWork {
   DevBuf<float> opart, lse;
 };
@@ -488,8 +940,8 @@ void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t*
   }
   // Configurations (heads per block, tile tokens, cp.async stages): see NOTES.md.
   if (pl.MT == 4) { if (fp8) launch_cfg<4, 32, true, 4>(pl, p, st); else launch_cfg<4, 64, false, 2>(pl, p, st); }
-  else if (pl.MT == 2) { if (fp8) launch_cfg<2, 64, true, 2>(pl, p, st); else launch_cfg<2, 64, false, 2>(pl, p, st); }
-  else { if (fp8) launch_cfg<1, 32, true, 2>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }
+  else if (pl.MT == 2) { if (fp8) launch_f8<2, 4>(pl, p, st); else launch_cfg<2, 64, false, 2>(pl, p, st); }
+  else { if (fp8) launch_f8<1, 4>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }
   if (pl.nsplit > 1) {
     mla_combine_kernel<<<B * h, 128, pl.nsplit * sizeof(float), st>>>(p.opart, p.lse, pl.nsplit, out);
     CUSTOM_CHECK_LAUNCH();
@@ -621,7 +1073,9 @@ void run_mla_decode_suite(Harness& h) {
   struct Small { int B, h, s, ns; };
   const Small smalls[] = {{2, 16, 777, 0}, {3, 32, 300, 0}, {2, 64, 1100, 0}, {1, 128, 2048, 5},
                           {2, 16, 100, 1}, {1, 128, 333, 1}, {4, 64, 513, 3}};
-  for (int fp8 = 0; fp8 <= 1; ++fp8)
+  const char* sweep = std::getenv("MOESIM_MLA_SWEEP");
+  const bool prof = sweep && std::string(sweep).rfind("prof", 0) == 0;  // dev knob: prof16 / prof32: one fp8 point
+  for (int fp8 = 0; fp8 <= 1 && !prof; ++fp8)
     for (const Small& c : smalls) {
       if (h.quick && c.ns == 1) continue;
       int ns = 0;
@@ -643,8 +1097,9 @@ void run_mla_decode_suite(Harness& h) {
   std::vector<int> Hs = {16, 32, 64, 128};
   struct Pt { int B, s, h; bool fp8; };
   std::vector<Pt> pts;
-  const char* sweep = std::getenv("MOESIM_MLA_SWEEP");
-  if (sweep && std::string(sweep) == "dev") {
+  if (prof) {
+    pts = {{64, 8192, std::atoi(sweep + 4), true}};
+  } else if (sweep && std::string(sweep) == "dev") {
     for (int fp8 = 0; fp8 <= 1; ++fp8)
       for (int hh : Hs)
         for (auto [B, s] : {std::pair{1, 32768}, std::pair{64, 8192}, std::pair{128, 4096}, std::pair{256, 32768}})
