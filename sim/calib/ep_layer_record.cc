@@ -1,7 +1,5 @@
 #include "sim/calib/ep_layer_record.h"
 
-#include <sstream>
-
 #include "sim/calib/line_reader.h"
 #include "sim/calib/record.h"
 
@@ -9,22 +7,9 @@ namespace moesim::calib {
 
 std::vector<EpLayerRecord> parse_ep_layer_records(const std::string& text, const std::string& file) {
   std::vector<EpLayerRecord> out;
-  std::istringstream in(text);
-  std::string line;
-  int no = 0;
-  while (std::getline(in, line)) {
-    ++no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = file + ":" + std::to_string(no);
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::parse_error& e) {
-      throw ConfigError(where, "", fmt::format("malformed JSON line (byte {})", e.byte));
-    }
-    if (!j.is_object()) throw ConfigError(where, "", fmt::format("expected a JSON object, found {}", type_name(j)));
+  for_each_json_line(text, file, [&](const json& j, const std::string& where, int) {
     const LineReader top(j, where, "");
-    if (top.str("kernel") != "ep_layer") continue;
+    if (top.str("kernel") != "ep_layer") return;
     EpLayerRecord r;
     r.where = where;
     r.gpu = top.str("gpu");
@@ -45,7 +30,7 @@ std::vector<EpLayerRecord> parse_ep_layer_records(const std::string& text, const
     r.shared_expert = s.boolean("shared_expert");
     if (r.check_failed) {
       out.push_back(std::move(r));
-      continue;
+      return;
     }
     r.median_us = top.number("median_us", 0);
     if (!(r.median_us > 0)) top.fail("median_us", "expected a positive time in microseconds, found 0");
@@ -62,7 +47,7 @@ std::vector<EpLayerRecord> parse_ep_layer_records(const std::string& text, const
     r.recv_max_over_mean = top.number("recv_max_over_mean", 0);
     r.phases_us = top.number_map("phases_gpu0_us", 0);
     out.push_back(std::move(r));
-  }
+  });
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -121,5 +122,28 @@ class LineReader {
   std::string where_;
   std::string pointer_;
 };
+
+// Calls fn(object, where, line number) for every non-blank line of JSON-lines text; `where` is "<file>:<line>".
+// A line that is not a JSON object is a ConfigError naming it.
+template <class Fn>
+void for_each_json_line(const std::string& text, const std::string& file, Fn&& fn) {
+  std::istringstream in(text);
+  std::string line;
+  int no = 0;
+  while (std::getline(in, line)) {
+    ++no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = file + ":" + std::to_string(no);
+    json j;
+    try {
+      j = json::parse(line);
+    } catch (const json::parse_error& e) {
+      throw ConfigError(where, "", fmt::format("malformed JSON line (byte {})", e.byte));
+    }
+    if (!j.is_object()) throw ConfigError(where, "", fmt::format("expected a JSON object, found {}", type_name(j)));
+    fn(j, where, no);
+  }
+}
 
 }  // namespace moesim::calib

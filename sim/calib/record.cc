@@ -108,21 +108,7 @@ double check_tolerance(const std::string& kernel) {
 
 std::vector<Record> parse_records(const std::string& text, const std::string& file) {
   std::vector<Record> out;
-  std::istringstream in(text);
-  std::string line;
-  int no = 0;
-  while (std::getline(in, line)) {
-    ++no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const std::string where = file + ":" + std::to_string(no);
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::parse_error& e) {
-      throw ConfigError(where, "", fmt::format("malformed JSON line (byte {})", e.byte));
-    }
-    if (!j.is_object()) throw ConfigError(where, "", fmt::format("expected a JSON object, found {}", type_name(j)));
+  for_each_json_line(text, file, [&](const json& j, const std::string& where, int no) {
     LineReader top(j, where, "");
     Record r;
     r.file = file;
@@ -151,7 +137,7 @@ std::vector<Record> parse_records(const std::string& text, const std::string& fi
       r.check_rel_err = top.has("check_rel_err") ? top.number_or_null("check_rel_err", 0)
                                                  : std::numeric_limits<double>::infinity();
       out.push_back(std::move(r));
-      continue;
+      return;
     }
     r.median_us = top.number("median_us", 0);
     if (!(r.median_us > 0)) top.fail("median_us", "expected a positive time in microseconds, found 0");
@@ -162,7 +148,7 @@ std::vector<Record> parse_records(const std::string& text, const std::string& fi
     r.flops = top.number("flops", 0);
     r.bytes = top.number("bytes", 0);
     out.push_back(std::move(r));
-  }
+  });
   return out;
 }
 
