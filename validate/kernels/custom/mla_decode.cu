@@ -388,7 +388,9 @@ __global__ void __launch_bounds__(NTHREADS, (MT == 1 ? 2 : 1)) mla_decode_kernel
 }
 
 // ---------------------------------------------------------------------------
-// FP8 cache, h = 16 and 32: register dequantisation (mla_fp8_kernel).
+// FP8 cache, h = 16: register dequantisation (mla_fp8_kernel; instantiated for MT=1
+// only: the MT=2 (h=32, 16 warps, one block per SM) form measured 7-10% slower than
+// the shared-memory dequantisation kernel above on H200, see NOTES.md).
 //
 // The bf16-through-shared-memory dequantisation of the kernel above costs about
 // 50 SM cycles per token in conversions alone (e4m3 -> f16 -> f32, x scale,
@@ -664,19 +666,19 @@ __global__ void __launch_bounds__(256 * MT, (MT == 1 ? 2 : 1)) mla_fp8_kernel(co
         mma16816_bf16(sr[0], qr, b0, b1);
         mma16816_bf16(sr[1], qr, b2, b3);
       }
-      const float sl2 = p.scale_log2;
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
         const int n0 = 16 * sc_j + 8 * nt + 2 * t4;
         const float f0 = sSc[n0 * 4 + sc_c] * fq, f1 = sSc[n0 * 4 + 4 + sc_c] * fq;
 #pragma unroll
         for (int m = 0; m < MT; ++m) {
-          const bool rm = (MT == 1) || (m == sc_kh);  // this warp's rope partial goes to head tile sc_kh
+          // This warp's rope partial goes to head tile sc_kh (weight 0 for the other).
+          const float rw = (MT == 1 || m == sc_kh) ? p.scale_log2 : 0.f;
           float* ps = sPS + (sc_slice * HB + 16 * m + g) * PSS + n0;
-          *reinterpret_cast<float2*>(ps) = make_float2(fmaf(sl[m][nt][0], f0, rm ? sr[nt][0] * sl2 : 0.f),
-                                                       fmaf(sl[m][nt][1], f1, rm ? sr[nt][1] * sl2 : 0.f));
-          *reinterpret_cast<float2*>(ps + 8 * PSS) = make_float2(fmaf(sl[m][nt][2], f0, rm ? sr[nt][2] * sl2 : 0.f),
-                                                                 fmaf(sl[m][nt][3], f1, rm ? sr[nt][3] * sl2 : 0.f));
+          *reinterpret_cast<float2*>(ps) =
+              make_float2(fmaf(sl[m][nt][0], f0, sr[nt][0] * rw), fmaf(sl[m][nt][1], f1, sr[nt][1] * rw));
+          *reinterpret_cast<float2*>(ps + 8 * PSS) =
+              make_float2(fmaf(sl[m][nt][2], f0, sr[nt][2] * rw), fmaf(sl[m][nt][3], f1, sr[nt][3] * rw));
         }
       }
     }
@@ -859,7 +861,7 @@ Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   else if (h == 32) pl.MT = 2;
   else if (h == 16) pl.MT = 1;
   else throw std::runtime_error("mla_decode: heads must be 16, 32 or a multiple of 64");
-  pl.BN = (fp8 || pl.MT == 1) ? 32 : 64;  // fp8 h=16/32: mla_fp8_kernel (32-token tiles)
+  pl.BN = ((fp8 && pl.MT == 4) || pl.MT == 1) ? 32 : 64;  // fp8 h=16: mla_fp8_kernel (32-token tiles)
   const int slots = sms * (pl.MT == 1 ? 2 : 1);  // resident blocks
   pl.hb = 16 * pl.MT;
   pl.hg = h / pl.hb;
@@ -872,13 +874,13 @@ Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   // took 45 us with 256 splits, 35-40 us with 128). A minimum split length instead made
   // small problems slow (one block walking 8 tiles: ~25 us for B=1 s=512).
   const int maxns = std::max(1, std::min({tiles, 4 * slots, 128}));
-  // fp8 h=16/32 (mla_fp8_kernel): the combine traffic of a split (fp32 partial output
+  // fp8 h=16 (mla_fp8_kernel): the combine traffic of a split (fp32 partial output
   // written and read back), in units of cache tiles spread over all slots, counts once
   // the grid needs more than one wave: keeps large batches from splitting for a marginal
-  // wave-quantisation gain (h=32 B=256 s=32768 took 18 splits without it). The bf16
-  // and h>=64 plans are unchanged.
+  // wave-quantisation gain (a dev version took 18 splits at h=32 B=256 s=32768 without
+  // it). The other plans are unchanged.
   const double tile_bytes = (double)pl.BN * FP8_ROW;
-  const double combine_tiles = (fp8 && pl.MT <= 2) ? (double)pl.hb * DV * 4 * 2 / tile_bytes : 0.0;
+  const double combine_tiles = (fp8 && pl.MT == 1) ? (double)pl.hb * DV * 4 * 2 / tile_bytes : 0.0;
   for (int ns = 1; ns <= maxns; ++ns) {
     long blocks = base * ns;
     long waves = (blocks + slots - 1) / slots;
@@ -940,7 +942,7 @@ void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t*
   }
   // Configurations (heads per block, tile tokens, cp.async stages): see NOTES.md.
   if (pl.MT == 4) { if (fp8) launch_cfg<4, 32, true, 4>(pl, p, st); else launch_cfg<4, 64, false, 2>(pl, p, st); }
-  else if (pl.MT == 2) { if (fp8) launch_f8<2, 4>(pl, p, st); else launch_cfg<2, 64, false, 2>(pl, p, st); }
+  else if (pl.MT == 2) { if (fp8) launch_cfg<2, 64, true, 2>(pl, p, st); else launch_cfg<2, 64, false, 2>(pl, p, st); }
   else { if (fp8) launch_f8<1, 4>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }
   if (pl.nsplit > 1) {
     mla_combine_kernel<<<B * h, 128, pl.nsplit * sizeof(float), st>>>(p.opart, p.lse, pl.nsplit, out);

@@ -297,12 +297,18 @@ __global__ void __launch_bounds__(32 * kRouterWarps) router_kernel(const float* 
       }
       const uint32_t gk = okey(key_to_float(a) + key_to_float(b));
       const unsigned mg = (unsigned)lane / LPG;
+      // The G comparisons are split over the group's LPG lanes, then summed.
+      constexpr int QPL = (G + LPG - 1) / LPG;  // groups compared per lane
+      const unsigned li = (unsigned)lane % LPG;
       int rank = 0;
 #pragma unroll
-      for (int q = 0; q < G; ++q) {
-        const uint32_t o = __shfl_sync(0xffffffffu, gk, q * LPG);
-        rank += (o > gk || (o == gk && (unsigned)q < mg)) ? 1 : 0;
+      for (int qq = 0; qq < QPL; ++qq) {
+        const unsigned q = li * QPL + qq;
+        const uint32_t o = __shfl_sync(0xffffffffu, gk, (int)(q * LPG) & 31);
+        rank += (q < (unsigned)G && (o > gk || (o == gk && q < mg))) ? 1 : 0;
       }
+#pragma unroll
+      for (int off = 1; off < LPG; off <<= 1) rank += __shfl_xor_sync(0xffffffffu, rank, off);
       keep = rank < TG;
     }
 
