@@ -117,6 +117,9 @@ int run_comm(const CommOptions& o) {
     j["busbw_bytes_per_s"] = busbw;
     j["topology"] = topo.summary();
     j["scale_up_switch_chips"] = topo.scale_up_switch_chips();
+    j["scale_up_bandwidth_per_direction"] = sys.scale_up.bandwidth_per_gpu_per_direction.value();
+    j["scale_up_achieved_fraction"] = sys.scale_up.achieved_fraction;
+    if (sys.scale_out) j["scale_out_achieved_fraction"] = sys.scale_out->achieved_fraction;
     fmt::print("{}\n", j.dump(2));
   } else {
     fmt::print("{} ({} GPUs of {} x {}, {})\n", c, n, o.domains, sys.id, topo.summary());
@@ -125,6 +128,9 @@ int run_comm(const CommOptions& o) {
     fmt::print("  time       {:.3f} us\n", to_us(t));
     fmt::print("  algbw      {}\n", format_si(algbw, "B/s"));
     fmt::print("  busbw      {}\n", format_si(busbw, "B/s"));
+    fmt::print("  links      scale-up {} per direction x {:g} achieved{}\n",
+               format_si(sys.scale_up.bandwidth_per_gpu_per_direction.value(), "B/s"), sys.scale_up.achieved_fraction,
+               sys.scale_out ? fmt::format("; NICs x {:g} achieved", sys.scale_out->achieved_fraction) : "");
   }
   return 0;
 }

@@ -134,6 +134,7 @@ SystemSpec load_system(const std::string& path) {
   s.scale_up.switch_chips = static_cast<int>(up.integer("switch_chips", 0, 4096));
   s.scale_up.bandwidth_per_gpu_per_direction =
       BytesPerSec(up.quantity("bandwidth_per_gpu_per_direction", Dim::kBytesPerSec, 1e9, 1e13));
+  s.scale_up.achieved_fraction = up.optional_number("achieved_fraction", 0.05, 1.0).value_or(1.0);
   s.scale_up.latency = read_duration(up, "latency", 1e-3);
   s.scale_up.in_switch_reduction = up.boolean_or("in_switch_reduction", false);
   up.finish();
@@ -147,6 +148,7 @@ SystemSpec load_system(const std::string& path) {
     so.nics_per_gpu = static_cast<int>(out->integer("nics_per_gpu", 1, 16));
     so.nic_bandwidth_per_direction =
         BytesPerSec(out->quantity("nic_bandwidth_per_direction", Dim::kBytesPerSec, 1e9, 1e13));
+    so.achieved_fraction = out->optional_number("achieved_fraction", 0.05, 1.0).value_or(1.0);
     so.nic_latency = read_duration(*out, "nic_latency", 1e-3);
     so.switch_latency = read_duration(*out, "switch_latency", 1e-3);
     so.leaf_ports = static_cast<int>(out->integer("leaf_ports", 2, 4096));

@@ -56,6 +56,9 @@ struct ScaleUp {
   int domain_gpus = 0;   // GPUs in one NVLink domain (8 for HGX, 72 for NVL72)
   int switch_chips = 0;  // NVSwitch / NVLink switch chips per domain
   BytesPerSec bandwidth_per_gpu_per_direction;
+  // Share of that bandwidth a collective's data transfers achieve (protocol and kernel overhead): the network
+  // model's links carry bandwidth x achieved_fraction. 1 when the file gives none.
+  double achieved_fraction = 1.0;
   Duration latency{};    // one GPU -> switch -> GPU traversal
   bool in_switch_reduction = false;
 };
@@ -64,6 +67,7 @@ struct ScaleOut {
   std::string fabric;    // "infiniband-rail-optimized"
   int nics_per_gpu = 0;
   BytesPerSec nic_bandwidth_per_direction;
+  double achieved_fraction = 1.0;  // as ScaleUp::achieved_fraction, for the NICs and InfiniBand links
   Duration nic_latency{};
   Duration switch_latency{};  // per InfiniBand switch hop
   int leaf_ports = 0;

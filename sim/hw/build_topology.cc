@@ -17,6 +17,8 @@ Topology build_topology(const ClusterSpec& cluster) {
   Topology::Builder b(file);
   b.set_reporting(sys.scale_up.switch_chips, sys.scale_up.in_switch_reduction);
   const Duration half_up = sys.scale_up.latency / 2;
+  // Links carry the bandwidth that transfers achieve (hardware_spec.h: achieved_fraction), not the nominal one.
+  const BytesPerSec up_bw = sys.scale_up.bandwidth_per_gpu_per_direction * sys.scale_up.achieved_fraction;
   std::vector<std::vector<NodeId>> gpu(static_cast<std::size_t>(domains));
   for (int d = 0; d < domains; ++d) {
     for (int i = 0; i < g; ++i) {
@@ -26,7 +28,7 @@ Topology build_topology(const ClusterSpec& cluster) {
   for (int d = 0; d < domains; ++d) {
     const NodeId sw = b.add_node(NodeKind::kScaleUpSwitch, fmt::format("domain{}/scale-up-switch", d), d);
     for (const NodeId n : gpu[static_cast<std::size_t>(d)]) {
-      b.add_duplex_link(n, sw, sys.scale_up.bandwidth_per_gpu_per_direction, half_up, LinkKind::kScaleUp,
+      b.add_duplex_link(n, sw, up_bw, half_up, LinkKind::kScaleUp,
                         "/scale_up/bandwidth_per_gpu_per_direction");
     }
   }
@@ -43,7 +45,8 @@ Topology build_topology(const ClusterSpec& cluster) {
   if (so.leaf_ports < 2) {
     throw ConfigError(file, "/scale_out/leaf_ports", fmt::format("must be at least 2, found {}", so.leaf_ports));
   }
-  const BytesPerSec nic_bw = so.nic_bandwidth_per_direction * static_cast<double>(so.nics_per_gpu);
+  const BytesPerSec nic_bw =
+      so.nic_bandwidth_per_direction * (static_cast<double>(so.nics_per_gpu) * so.achieved_fraction);
   const int domains_per_leaf = so.leaf_ports / 2;  // half the ports down, half up (1:1)
   const int groups = (domains + domains_per_leaf - 1) / domains_per_leaf;
   // Leaves: rail i x group.

@@ -174,6 +174,30 @@ TEST(SystemLoader, ErrorInReferencedGpuFileNamesBothFiles) {
   }
 }
 
+// A system around a valid GPU file; `scale_up_extra` adds members to "scale_up".
+std::string system_error(const std::string& scale_up_extra) {
+  TempFile gpu("gpu.json", valid_gpu().dump());
+  const std::string sys_path = (gpu.dir() / "sys.json").string();
+  std::ofstream(sys_path) << R"({"kind": "system", "id": "s", "name": "S", "sources": {"D": "d"}, "source": "D",
+    "gpu": "gpu.json", "gpus_per_node": 8,
+    "scale_up": {"domain_gpus": 8, "switch_chips": 4, "bandwidth_per_gpu_per_direction": "450 GB/s", "latency": "1 us")"
+                          << scale_up_extra << R"(}, "power": {"per_gpu": "700 W"}})";
+  try {
+    const SystemSpec s = load_system(sys_path);
+    EXPECT_DOUBLE_EQ(s.scale_up.achieved_fraction, scale_up_extra.empty() ? 1.0 : 0.82);
+  } catch (const ConfigError& e) {
+    return e.pointer();
+  }
+  return "";
+}
+
+TEST(SystemLoader, AchievedFractionIsOptionalAndBounded) {
+  EXPECT_EQ(system_error(""), "");                               // absent: 1
+  EXPECT_EQ(system_error(R"(, "achieved_fraction": 0.82)"), "");  // read
+  EXPECT_EQ(system_error(R"(, "achieved_fraction": 1.2)"), "/scale_up/achieved_fraction");
+  EXPECT_EQ(system_error(R"(, "achieved_fraction": "0.8 GB/s")"), "/scale_up/achieved_fraction");
+}
+
 // Every shipped description must load.
 TEST(ShippedDescriptions, AllLoad) {
   int systems = 0, models = 0;
@@ -196,6 +220,9 @@ TEST(ShippedDescriptions, BlackwellFiguresAreLabelledExtrapolated) {
   EXPECT_EQ(*s.gpu.extrapolated_from, "h200-sxm");
   EXPECT_FALSE(s.gpu.provenance.with_status({"X"}).empty());
   EXPECT_EQ(s.scale_up.domain_gpus, 72);
+  // The achieved share of NVLink 5 rests on published GB200 all-to-all kernels, labelled as an estimate.
+  EXPECT_DOUBLE_EQ(s.scale_up.achieved_fraction, 0.8);
+  EXPECT_EQ(s.provenance.by_pointer.at("/scale_up/achieved_fraction").status, "E");
 }
 
 }  // namespace

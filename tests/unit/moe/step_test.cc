@@ -137,6 +137,7 @@ TEST(Step, DeepSeekCommunicationBoundOverInfiniBand) {
   StepSetup s = make("deepseek-r1", "hgx-h200", "tp=1,ep=16", 16, BatchShape::decode(16 * 64, 2000));
   s.cluster.system.scale_up.domain_gpus = 1;
   s.cluster.system.gpus_per_node = 1;
+  s.cluster.system.scale_out->achieved_fraction = 1.0;  // the bound takes the nominal NIC bandwidth
   const StepResult analytic = comm_only(s, NetworkMode::kAnalytic);
   const double tps = 1.0 / to_seconds(analytic.step_time);
   // Hand-worked with the simulator's inputs: per GPU per layer, 64 tokens x 8 copies x 15/16 remote x
@@ -158,12 +159,21 @@ TEST(Step, DeepSeekCommunicationBoundOverInfiniBand) {
 
 TEST(Step, DeepSeekCommunicationBoundOverNvlink) {
   StepSetup s = make("deepseek-r1", "gb200-nvl72", "tp=1,ep=72,redundant=32", 1, BatchShape::decode(72 * 64, 2000));
+  const double achieved = s.cluster.system.scale_up.achieved_fraction;
+  s.cluster.system.scale_up.achieved_fraction = 1.0;  // the bound takes the nominal NVLink bandwidth
   const double tps = 1.0 / to_seconds(comm_only(s, NetworkMode::kAnalytic).step_time);
   // 900 GB/s: 64 x 8 x 71/72 x 21,744 B = 10.98 MB per GPU per layer = 12.2 us, + 2 collectives x 1 us NVLink
   // latency = 14.2 us x 58 = 0.82 ms: 1,215 tok/s, DeepSeek's ~1,200 for NVL72; the routing draw's busiest
   // link (~10-20% above the mean) pulls it down.
   EXPECT_GT(tps, 900);
   EXPECT_LT(tps, 1250);
+  // With the bandwidth transfers achieve (0.8 of 900 GB/s, hardware/systems/gb200-nvl72.json), the transfer part
+  // takes 1/0.8 as long and the latency part stays: slower by between 1/0.8 x 12.2/14.2 and 1/0.8.
+  s.cluster.system.scale_up.achieved_fraction = achieved;
+  const double tps_achieved = 1.0 / to_seconds(comm_only(s, NetworkMode::kAnalytic).step_time);
+  EXPECT_DOUBLE_EQ(achieved, 0.8);
+  EXPECT_GT(tps / tps_achieved, 1 / 0.8 * 12.2 / 14.2);
+  EXPECT_LT(tps / tps_achieved, 1 / 0.8);
 }
 
 TEST(Step, PairRoutesEqualsAlltoallTime) {

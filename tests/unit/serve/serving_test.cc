@@ -162,7 +162,8 @@ TEST(Serving, MtpDeliversSeveralTokensPerStep) {
 // A single request of 1000 prompt tokens, 3 output tokens, 10 ms steps:
 //   prefill [0,10] -> first token at 10 ms; KV moves node 0 -> node 1 in T;
 //   decode steps [10+T, 20+T], [20+T, 30+T] -> finish at 30 ms + T,
-// with T = bytes/8 over one 400 Gb/s NIC per GPU pair (8 pairs in parallel) + route latency.
+// with T = bytes/8 over one 400 Gb/s NIC per GPU pair (8 pairs in parallel), of which transfers achieve 0.97
+// (hardware/systems/hgx-h200.json /scale_out/achieved_fraction), + route latency.
 TEST(Serving, DisaggregationPaysTheKvTransfer) {
   ScenarioText t;
   t.domains = 2;
@@ -176,7 +177,7 @@ TEST(Serving, DisaggregationPaysTheKvTransfer) {
   serve::ServingResult r = serve::run_serving(sc, serve::fixed_step_timers(ms(10)), quiet());
   const double bytes_per_token = kv_bytes_per_token(sc.model, KvDtype::kBf16, 1);
   EXPECT_NEAR(bytes_per_token, 61 * 576 * 2, 1e-9);  // MLA latent + rope, BF16, 61 layers
-  const double nic = 400e9 / 8;                        // 400 Gb/s per GPU, bytes/s
+  const double nic = 400e9 / 8 * 0.97;                 // 400 Gb/s per GPU, bytes/s, x the achieved share
   const Topology topo = build_topology(sc.cluster);
   const double latency = to_seconds(topo.route_latency(GpuId(0), GpuId(8)));
   const double T = 1000 * bytes_per_token / 8 / nic + latency;
