@@ -4,21 +4,15 @@
 #include <stdexcept>
 
 namespace moesim {
-namespace {
-// Relative tolerance of the "saturated" and "largest rate" tests.
-constexpr double kRelTol = 1e-9;
-}  // namespace
-
 FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topo) : FlowNetwork(sim, topo, Options{}) {}
 
 FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topo, Options options)
     : sim_(sim),
       topo_(topo),
       capacity_(topo.link_count()),
-      used_(topo.link_count(), 0.0),
-      max_rate_(topo.link_count(), 0.0),
-      link_flows_(topo.link_count()),
+      links_(topo.link_count()),
       touched_mark_(topo.link_count(), 0),
+      touched_max_(topo.link_count(), 0.0),
       link_local_(topo.link_count(), -1),
       set_max_(topo.link_count(), 0.0),
       options_(options) {
@@ -34,7 +28,6 @@ std::uint32_t FlowNetwork::alloc_slot() {
     return s;
   }
   flows_.emplace_back();
-  pos_.resize(flows_.size() * kMaxHops);
   in_set_.push_back(0);
   return static_cast<std::uint32_t>(flows_.size() - 1);
 }
@@ -48,10 +41,12 @@ FlowId FlowNetwork::start(NodeId src, NodeId dst, Bytes size, DoneCallback on_do
   ++stats_.started;
   if (route.empty() || size.value() == 0) {
     // Nothing to share: done after the latency.
-    sim_.after(lat, [this, cb = std::move(on_done)] {
-      ++stats_.finished;
-      if (cb) cb(sim_.now());
-    }, {kEventFlowComplete, 0});
+    sim_.after(lat,
+               [this, cb = std::move(on_done)] {
+                 ++stats_.finished;
+                 if (cb) cb(sim_.now());
+               },
+               {kEventFlowComplete, 0});
     return FlowId(0xffffffffu);
   }
   const std::uint32_t slot = alloc_slot();
@@ -80,11 +75,7 @@ void FlowNetwork::activate(std::uint32_t slot) {
   f.rate = 0;
   f.active_index = static_cast<std::uint32_t>(active_.size());
   active_.push_back(slot);
-  for (std::size_t h = 0; h < f.route.size(); ++h) {
-    auto& lf = link_flows_[f.route[h].value()];
-    pos_[slot * kMaxHops + h] = static_cast<std::uint32_t>(lf.size());
-    lf.push_back(slot);
-  }
+  links_.add(slot, f.route, 0.0);
   if (!solve_pending_) {
     solve_pending_ = true;
     sim_.after(Duration::zero(), [this] { solve_event(); }, {kEventRateSolve, 0});
@@ -132,63 +123,57 @@ void FlowNetwork::solve() {
     caps_[i] = f.cap;
     any_cap = any_cap || f.cap < kNoRateCap;
   }
-  solver_.solve(MaxMinProblem{capacity_, offsets_, flat_links_, any_cap ? std::span<const double>(caps_)
-                                                                         : std::span<const double>()},
+  solver_.solve(MaxMinProblem{capacity_, offsets_, flat_links_,
+                              any_cap ? std::span<const double>(caps_) : std::span<const double>()},
                 rates_);
   const std::int64_t now = sim_.now().time_since_epoch().count();
-  std::fill(used_.begin(), used_.end(), 0.0);
-  std::fill(max_rate_.begin(), max_rate_.end(), 0.0);
   for (std::size_t i = 0; i < nf; ++i) {
     const std::uint32_t slot = active_[i];
     Flow& f = flows_[slot];
     const double r = rates_[i];
     if (r != f.rate) {
       advance(f, now);
+      links_.set_rate(slot, f.route, f.rate, r);
       f.rate = r;
       f.t_last = now;
       predict(slot, now);
     }
-    for (const LinkId l : f.route) {
-      used_[l.value()] += r;
-      max_rate_[l.value()] = std::max(max_rate_[l.value()], r);
-    }
   }
+  links_.recompute();  // no drift in the sums after a full solve
 }
 
-bool FlowNetwork::has_bottleneck(const Flow& f) const {
+bool FlowNetwork::has_bottleneck(const Flow& f) {
   if (f.cap < kNoRateCap && f.rate >= f.cap * (1 - kRelTol)) return true;
   for (const LinkId lid : f.route) {
     const std::uint32_t l = lid.value();
-    if (used_[l] >= capacity_[l] * (1 - kRelTol) && f.rate >= max_rate_[l] * (1 - kRelTol)) return true;
+    if (saturated(l) && f.rate >= links_.max_rate(l) * (1 - kRelTol)) return true;
   }
   return false;
 }
 
+void FlowNetwork::check_link(std::uint32_t l, double threshold) {
+  // Only a flow at the link's largest rate can have had its bottleneck here; the
+  // others had one elsewhere, checked when that link changes.
+  const std::span<const double> r = links_.rates(l);
+  const std::span<const std::uint32_t> e = links_.entries(l);
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    if (r[i] < threshold) continue;
+    const std::uint32_t s = LinkFlowIndex::flow_of(e[i]);
+    if (!in_set_[s] && !has_bottleneck(flows_[s])) add_to_set(s);
+  }
+}
+
 void FlowNetwork::remove_from_links(std::uint32_t slot) {
   Flow& f = flows_[slot];
-  for (std::size_t h = 0; h < f.route.size(); ++h) {
-    const std::uint32_t l = f.route[h].value();
-    auto& lf = link_flows_[l];
-    const std::uint32_t i = pos_[slot * kMaxHops + h];
-    const std::uint32_t moved = lf.back();
-    lf[i] = moved;
-    lf.pop_back();
-    if (moved != slot) {
-      // Fix the moved flow's position for this link.
-      const Flow& m = flows_[moved];
-      for (std::size_t hh = 0; hh < m.route.size(); ++hh) {
-        if (m.route[hh].value() == l) {
-          pos_[moved * kMaxHops + hh] = i;
-          break;
-        }
-      }
-    }
-    used_[l] -= f.rate;
+  for (const LinkId lid : f.route) {
+    const std::uint32_t l = lid.value();
     if (!touched_mark_[l]) {
       touched_mark_[l] = 1;
       touched_.push_back(l);
+      touched_max_[l] = saturated(l) ? links_.max_rate(l) : kNoRateCap;
     }
   }
+  links_.remove(slot, f.route, f.rate);
   // Leave the active list (swap with the last).
   const std::uint32_t ai = f.active_index;
   const std::uint32_t last = active_.back();
@@ -217,9 +202,7 @@ void FlowNetwork::completion_event() {
   if (!touched_.empty()) {
     if (!solve_pending_) {  // else the solve already scheduled for this instant covers it
       for (const std::uint32_t l : touched_) {
-        for (const std::uint32_t s : link_flows_[l]) {
-          if (!in_set_[s] && !has_bottleneck(flows_[s])) add_to_set(s);
-        }
+        if (touched_max_[l] < kNoRateCap) check_link(l, touched_max_[l] * (1 - kRelTol));
       }
       if (set_.empty()) {
         ++stats_.completions_kept_rates;
@@ -261,78 +244,108 @@ void FlowNetwork::repair() {
     // Sub-problem: the set's flows on the capacity the other flows leave.
     sub_links_.clear();
     sub_capacity_.clear();
+    sub_old_max_.clear();
+    sub_count_.clear();
+    for (const std::uint32_t s : set_) {
+      const Flow& f = flows_[s];
+      for (const LinkId lid : f.route) {
+        const std::uint32_t l = lid.value();
+        if (link_local_[l] < 0) {
+          link_local_[l] = static_cast<std::int32_t>(sub_links_.size());
+          sub_links_.push_back(l);
+          sub_capacity_.push_back(capacity_[l] - links_.used(l));
+          // A link that was not saturated was nobody's bottleneck: nothing to recheck there (kNoRateCap).
+          sub_old_max_.push_back(saturated(l) ? links_.max_rate(l) : kNoRateCap);
+          sub_count_.push_back(0);
+        }
+        const auto k = static_cast<std::size_t>(link_local_[l]);
+        sub_capacity_[k] += f.rate;
+        ++sub_count_[k];
+      }
+    }
+    // A link that only one of the set's flows crosses is that flow's rate cap: it
+    // constrains it alone, exactly as a cap does, and the solver gets fewer links.
+    solver_capacity_.clear();
+    for (std::size_t k = 0; k < sub_links_.size(); ++k) {
+      sub_capacity_[k] = std::max(0.0, sub_capacity_[k]);
+      if (sub_count_[k] > 1) {
+        sub_count_[k] = static_cast<std::uint32_t>(solver_capacity_.size());  // now: index in the solver's problem
+        solver_capacity_.push_back(sub_capacity_[k]);
+      } else {
+        sub_count_[k] = kSingleFlowLink;
+      }
+    }
     offsets_.assign(1, 0);
     flat_links_.clear();
     caps_.resize(set_.size());
     bool any_cap = false;
     for (std::size_t i = 0; i < set_.size(); ++i) {
       const Flow& f = flows_[set_[i]];
+      double cap = f.cap;
       for (const LinkId lid : f.route) {
-        const std::uint32_t l = lid.value();
-        if (link_local_[l] < 0) {
-          link_local_[l] = static_cast<std::int32_t>(sub_links_.size());
-          sub_links_.push_back(l);
-          sub_capacity_.push_back(capacity_[l] - used_[l]);
+        const auto k = static_cast<std::size_t>(link_local_[lid.value()]);
+        if (sub_count_[k] == kSingleFlowLink) {
+          cap = std::min(cap, sub_capacity_[k]);
+        } else {
+          flat_links_.push_back(sub_count_[k]);
         }
-        sub_capacity_[static_cast<std::size_t>(link_local_[l])] += f.rate;
-        flat_links_.push_back(static_cast<std::uint32_t>(link_local_[l]));
       }
       offsets_.push_back(static_cast<std::uint32_t>(flat_links_.size()));
-      caps_[i] = f.cap;
-      any_cap = any_cap || f.cap < kNoRateCap;
+      caps_[i] = cap;
+      any_cap = any_cap || cap < kNoRateCap;
     }
-    for (auto& c : sub_capacity_) c = std::max(0.0, c);
     rates_.resize(set_.size());
-    solver_.solve(MaxMinProblem{sub_capacity_, offsets_, flat_links_,
+    solver_.solve(MaxMinProblem{solver_capacity_, offsets_, flat_links_,
                                 any_cap ? std::span<const double>(caps_) : std::span<const double>()},
                   rates_);
     for (const std::uint32_t l : sub_links_) link_local_[l] = -1;
     for (std::size_t i = 0; i < set_.size(); ++i) {
       Flow& f = flows_[set_[i]];
       const double r = rates_[i];
-      if (r == f.rate) continue;
-      advance(f, now);
-      for (const LinkId l : f.route) used_[l.value()] += r - f.rate;
-      f.rate = r;
-      f.t_last = now;
-      predict(set_[i], now);
+      if (r != f.rate) {
+        advance(f, now);
+        links_.set_rate(set_[i], f.route, f.rate, r);
+        f.rate = r;
+        f.t_last = now;
+        predict(set_[i], now);
+      }
+      for (const LinkId lid : f.route) set_max_[lid.value()] = std::max(set_max_[lid.value()], r);
     }
-    // Bottleneck check. A link whose set flows changed keeps serving as the
-    // bottleneck of the other flows on it if it is still saturated and no set
-    // flow now exceeds its previous largest rate; only the flows on links that
-    // fail this test, and the set's own flows, are checked one by one.
-    for (const std::uint32_t s : set_) {
-      for (const LinkId lid : flows_[s].route) set_max_[lid.value()] = std::max(set_max_[lid.value()], flows_[s].rate);
-    }
+    // Bottleneck check. A link keeps serving as the bottleneck of the other
+    // flows on it if it is still saturated and no set flow now exceeds its
+    // previous largest rate; on a link that fails this test only the flows at
+    // its previous largest rate can have lost their bottleneck. The set's own
+    // flows are checked one by one.
     const std::size_t before = set_.size();
     auto expand_for = [&](std::uint32_t s) {
       const Flow& f = flows_[s];
       // f needs capacity that faster flows on its links hold: they join the set, and f too.
       if (!in_set_[s]) add_to_set(s);
       for (const LinkId lid : f.route) {
-        for (const std::uint32_t o : link_flows_[lid.value()]) {
-          if (!in_set_[o] && flows_[o].rate > f.rate) add_to_set(o);
+        const std::span<const double> r = links_.rates(lid.value());
+        const std::span<const std::uint32_t> e = links_.entries(lid.value());
+        for (std::size_t i = 0; i < r.size(); ++i) {
+          if (r[i] > f.rate && !in_set_[LinkFlowIndex::flow_of(e[i])]) add_to_set(LinkFlowIndex::flow_of(e[i]));
         }
       }
     };
-    auto exact_max = [&](std::uint32_t l) {
-      double m = 0;
-      for (const std::uint32_t o : link_flows_[l]) m = std::max(m, flows_[o].rate);
-      max_rate_[l] = m;
-    };
-    for (const std::uint32_t l : sub_links_) {
-      const bool keeps = used_[l] >= capacity_[l] * (1 - kRelTol) && set_max_[l] <= max_rate_[l] * (1 + kRelTol);
+    for (std::size_t k = 0; k < sub_links_.size(); ++k) {
+      const std::uint32_t l = sub_links_[k];
+      const double old_max = sub_old_max_[k];
+      const bool keeps = old_max == kNoRateCap || (saturated(l) && set_max_[l] <= old_max * (1 + kRelTol));
       set_max_[l] = 0;
       if (keeps) continue;
-      exact_max(l);
-      for (const std::uint32_t s : link_flows_[l]) {
+      const std::span<const double> r = links_.rates(l);
+      const std::span<const std::uint32_t> e = links_.entries(l);
+      const double threshold = old_max * (1 - kRelTol);
+      for (std::size_t i = 0; i < r.size(); ++i) {
+        if (r[i] < threshold) continue;
+        const std::uint32_t s = LinkFlowIndex::flow_of(e[i]);
         if (!in_set_[s] && !has_bottleneck(flows_[s])) expand_for(s);
       }
     }
     for (std::size_t i = 0; i < before; ++i) {
       const std::uint32_t s = set_[i];
-      if (has_bottleneck(flows_[s])) continue;
-      for (const LinkId lid : flows_[s].route) exact_max(lid.value());  // the cached maxima may be stale-high
       if (!has_bottleneck(flows_[s])) expand_for(s);
     }
     if (set_.size() == before) {

@@ -31,6 +31,7 @@
 #include "sim/core/ids.h"
 #include "sim/core/simulator.h"
 #include "sim/hw/indexed_heap.h"
+#include "sim/hw/link_flow_index.h"
 #include "sim/hw/maxmin.h"
 #include "sim/hw/topology.h"
 
@@ -50,14 +51,16 @@ class FlowNetwork {
   struct Stats {
     std::uint64_t started = 0;
     std::uint64_t finished = 0;
-    std::uint64_t solves = 0;              // full max-min solves
+    std::uint64_t solves = 0;                  // full max-min solves
     std::uint64_t completions_kept_rates = 0;  // completion instants that needed no solve
     std::uint64_t repairs = 0;                 // completion instants settled by a local repair
   };
   struct Options {
     bool local_repair = true;  // false: a full solve whenever the old rates are not max-min
   };
-  static constexpr std::size_t kMaxHops = 8;
+  static constexpr std::size_t kMaxHops = LinkFlowIndex::kMaxHops;
+  // Relative tolerance of the "saturated" and "largest rate" tests.
+  static constexpr double kRelTol = 1e-9;
 
   FlowNetwork(Simulator& sim, const Topology& topo);
   FlowNetwork(Simulator& sim, const Topology& topo, Options options);
@@ -106,18 +109,18 @@ class FlowNetwork {
   void repair();
   void add_to_set(std::uint32_t slot);
   void clear_set();
-  [[nodiscard]] bool has_bottleneck(const Flow& f) const;
+  [[nodiscard]] bool has_bottleneck(const Flow& f);
+  [[nodiscard]] bool saturated(std::uint32_t l) const { return links_.used(l) >= capacity_[l] * (1 - kRelTol); }
+  // Adds to the set the flows on link l that are not in it, run at least `threshold` and have no bottleneck.
+  void check_link(std::uint32_t l, double threshold);
   void schedule_next();
   std::uint32_t alloc_slot();
 
   Simulator& sim_;
   const Topology& topo_;
-  std::vector<double> capacity_;               // per link, bytes/s
-  std::vector<double> used_;                   // per link: sum of active rates
-  std::vector<double> max_rate_;               // per link: >= the largest active rate on it
-  std::vector<std::vector<std::uint32_t>> link_flows_;  // per link: active flow slots
+  std::vector<double> capacity_;  // per link, bytes/s
+  LinkFlowIndex links_;           // per link: active flows, their rates, sum and largest rate
   std::vector<Flow> flows_;
-  std::vector<std::uint32_t> pos_;             // flow slot * kMaxHops + hop -> index in link_flows_
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> active_;
   IndexedMinHeap due_;  // flow slot -> predicted finish (ps)
@@ -130,14 +133,19 @@ class FlowNetwork {
   std::vector<std::uint32_t> flat_links_;
   std::vector<double> caps_;
   std::vector<double> rates_;
-  std::vector<std::uint32_t> touched_;
+  std::vector<std::uint32_t> touched_;  // links that lost flows at this completion
   std::vector<std::uint8_t> touched_mark_;
-  std::vector<std::uint32_t> set_;            // flows being repaired
-  std::vector<std::uint8_t> in_set_;          // per flow slot
-  std::vector<std::int32_t> link_local_;      // per link: index in the repair sub-problem, -1 if none
-  std::vector<double> set_max_;               // per link: largest rate of the set's flows (scratch, kept 0)
+  std::vector<double> touched_max_;       // per touched link: its largest rate before the flows left
+  std::vector<std::uint32_t> set_;        // flows being repaired
+  std::vector<std::uint8_t> in_set_;      // per flow slot
+  std::vector<std::int32_t> link_local_;  // per link: index in the repair sub-problem, -1 if none
+  std::vector<double> set_max_;           // per link: largest rate of the set's flows (scratch, kept 0)
   std::vector<std::uint32_t> sub_links_;
   std::vector<double> sub_capacity_;
+  std::vector<double> sub_old_max_;       // per sub-problem link: its largest rate before the re-solve
+  std::vector<std::uint32_t> sub_count_;  // per sub-problem link: set flows on it, then its solver index
+  std::vector<double> solver_capacity_;   // capacities of the sub-problem links given to the solver
+  static constexpr std::uint32_t kSingleFlowLink = 0xffffffffu;
   Options options_;
   Stats stats_;
 };

@@ -18,8 +18,17 @@ inline SystemSpec hgx_h200() {
   s.file = "hardware/systems/test-hgx-h200.json";
   s.gpu.id = "h200-sxm";
   s.gpus_per_node = 8;
-  s.scale_up = ScaleUp{8, 4, BytesPerSec(450e9), Duration(2us), true};
-  s.scale_out = ScaleOut{"infiniband-rail-optimized", 1, BytesPerSec(50e9), Duration(2us), Duration(300ns), 64};
+  s.scale_up = ScaleUp{.domain_gpus = 8,
+                       .switch_chips = 4,
+                       .bandwidth_per_gpu_per_direction = BytesPerSec(450e9),
+                       .latency = Duration(2us),
+                       .in_switch_reduction = true};
+  s.scale_out = ScaleOut{.fabric = "infiniband-rail-optimized",
+                         .nics_per_gpu = 1,
+                         .nic_bandwidth_per_direction = BytesPerSec(50e9),
+                         .nic_latency = Duration(2us),
+                         .switch_latency = Duration(300ns),
+                         .leaf_ports = 64};
   return s;
 }
 
@@ -31,8 +40,17 @@ inline SystemSpec gb200_nvl72() {
   s.file = "hardware/systems/test-gb200-nvl72.json";
   s.gpu.id = "gb200";
   s.gpus_per_node = 4;
-  s.scale_up = ScaleUp{72, 18, BytesPerSec(900e9), Duration(2us), true};
-  s.scale_out = ScaleOut{"infiniband-rail-optimized", 1, BytesPerSec(100e9), Duration(2us), Duration(300ns), 144};
+  s.scale_up = ScaleUp{.domain_gpus = 72,
+                       .switch_chips = 18,
+                       .bandwidth_per_gpu_per_direction = BytesPerSec(900e9),
+                       .latency = Duration(2us),
+                       .in_switch_reduction = true};
+  s.scale_out = ScaleOut{.fabric = "infiniband-rail-optimized",
+                         .nics_per_gpu = 1,
+                         .nic_bandwidth_per_direction = BytesPerSec(100e9),
+                         .nic_latency = Duration(2us),
+                         .switch_latency = Duration(300ns),
+                         .leaf_ports = 144};
   return s;
 }
 
