@@ -10,7 +10,9 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <span>
+#include <vector>
 
 #include "sim/core/simulator.h"
 #include "sim/hw/byte_matrix.h"
@@ -24,7 +26,10 @@ class Network {
  public:
   using DoneCallback = std::function<void(Time)>;
 
-  Network(Simulator& sim, const Topology& topo) : flows_(sim, topo) {}
+  Network(Simulator& sim, const Topology& topo);
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+  ~Network();
 
   // Starts the plan now; on_done(finish time) when its last step completes
   // (at now, through an event, for an empty plan).
@@ -50,7 +55,14 @@ class Network {
   [[nodiscard]] const Topology& topology() const { return flows_.topology(); }
 
  private:
+  struct PlanRun;
+  void start_step(PlanRun* run);
+  void step_done(PlanRun* run, Time t);
+
   FlowNetwork flows_;
+  // Plans under way, owned here; each flow's callback holds a plain pointer to its
+  // run (small enough for std::function to store without allocating).
+  std::vector<std::unique_ptr<PlanRun>> runs_;
 };
 
 }  // namespace moesim

@@ -1,6 +1,7 @@
 #include "sim/hw/flow_net.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace moesim {
@@ -21,6 +22,15 @@ FlowNetwork::FlowNetwork(Simulator& sim, const Topology& topo, Options options)
   }
 }
 
+void FlowNetwork::reserve(std::size_t more) {
+  const std::size_t want = flows_.size() - free_.size() + more;
+  if (want <= flows_.capacity()) return;
+  flows_.reserve(want);
+  on_done_.reserve(want);
+  in_set_.reserve(want);
+  links_.reserve_flows(want);
+}
+
 std::uint32_t FlowNetwork::alloc_slot() {
   if (!free_.empty()) {
     const std::uint32_t s = free_.back();
@@ -28,6 +38,7 @@ std::uint32_t FlowNetwork::alloc_slot() {
     return s;
   }
   flows_.emplace_back();
+  on_done_.emplace_back();
   in_set_.push_back(0);
   return static_cast<std::uint32_t>(flows_.size() - 1);
 }
@@ -56,8 +67,7 @@ FlowId FlowNetwork::start(NodeId src, NodeId dst, Bytes size, DoneCallback on_do
   f.rate = 0;
   f.cap = rate_cap;
   f.state = State::kLatency;
-  f.on_done = std::move(on_done);
-  ++f.version;
+  on_done_[slot] = std::move(on_done);
   sim_.after(lat, [this, slot] { activate(slot); }, {kEventFlowActivate, slot});
   return FlowId(slot);
 }
@@ -95,9 +105,29 @@ void FlowNetwork::advance(Flow& f, std::int64_t now) const {
   }
 }
 
+bool FlowNetwork::set_rate(std::uint32_t slot, double r, std::int64_t now) {
+  Flow& f = flows_[slot];
+  // A new rate within rounding of the old one (a flow re-solved to the same
+  // value) is not a change: its finish time would move by far less than 1 ps.
+  if (r == f.rate || std::fabs(r - f.rate) <= kRateNoise * f.rate) return false;
+  ++stats_.rate_changes;
+  advance(f, now);
+  links_.set_rate(slot, f.route, f.rate, r);
+  f.rate = r;
+  f.t_last = now;
+  return true;
+}
+
+void FlowNetwork::predict_changed(std::int64_t now) {
+  for (const std::uint32_t s : changed_) {
+    flows_[s].changed = false;
+    predict(s, now);
+  }
+  changed_.clear();
+}
+
 void FlowNetwork::predict(std::uint32_t slot, std::int64_t now) {
   Flow& f = flows_[slot];
-  ++f.version;
   if (!(f.rate > 0)) {  // starved: no finish until rates change
     due_.erase(slot);
     return;
@@ -130,14 +160,7 @@ void FlowNetwork::solve() {
   for (std::size_t i = 0; i < nf; ++i) {
     const std::uint32_t slot = active_[i];
     Flow& f = flows_[slot];
-    const double r = rates_[i];
-    if (r != f.rate) {
-      advance(f, now);
-      links_.set_rate(slot, f.route, f.rate, r);
-      f.rate = r;
-      f.t_last = now;
-      predict(slot, now);
-    }
+    if (set_rate(slot, rates_[i], now)) predict(slot, now);
   }
   links_.recompute();  // no drift in the sums after a full solve
 }
@@ -193,9 +216,8 @@ void FlowNetwork::completion_event() {
     remove_from_links(slot);
     f.state = State::kFree;
     f.remaining = 0;
-    ++f.version;
-    done.push_back(std::move(f.on_done));
-    f.on_done = nullptr;
+    done.push_back(std::move(on_done_[slot]));
+    on_done_[slot] = nullptr;
     free_.push_back(slot);
     ++stats_.finished;
   }
@@ -223,6 +245,14 @@ void FlowNetwork::completion_event() {
   }
 }
 
+void FlowNetwork::add_faster(std::uint32_t l, double rate) {
+  const std::span<const double> r = links_.rates(l);
+  const std::span<const std::uint32_t> e = links_.entries(l);
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    if (r[i] > rate && !in_set_[LinkFlowIndex::flow_of(e[i])]) add_to_set(LinkFlowIndex::flow_of(e[i]));
+  }
+}
+
 void FlowNetwork::add_to_set(std::uint32_t slot) {
   in_set_[slot] = 1;
   set_.push_back(slot);
@@ -235,9 +265,21 @@ void FlowNetwork::clear_set() {
 
 void FlowNetwork::repair() {
   const std::int64_t now = sim_.now().time_since_epoch().count();
+  // A flow that lost its bottleneck rises, unless a saturated link where faster
+  // flows run holds it: then they must give way. They join the set at once
+  // (the check after the first solve would add them anyway).
+  const std::size_t initial = set_.size();
+  for (std::size_t i = 0; i < initial; ++i) {
+    const Flow& f = flows_[set_[i]];
+    for (const LinkId lid : f.route) {
+      const std::uint32_t l = lid.value();
+      if (saturated(l) && f.rate < links_.max_rate(l) * (1 - kRelTol)) add_faster(l, f.rate);
+    }
+  }
   while (true) {
     if (set_.size() * 4 > active_.size()) {
       clear_set();
+      predict_changed(now);
       solve();
       return;
     }
@@ -266,11 +308,13 @@ void FlowNetwork::repair() {
     // A link that only one of the set's flows crosses is that flow's rate cap: it
     // constrains it alone, exactly as a cap does, and the solver gets fewer links.
     solver_capacity_.clear();
+    solver_links_.clear();
     for (std::size_t k = 0; k < sub_links_.size(); ++k) {
       sub_capacity_[k] = std::max(0.0, sub_capacity_[k]);
       if (sub_count_[k] > 1) {
         sub_count_[k] = static_cast<std::uint32_t>(solver_capacity_.size());  // now: index in the solver's problem
         solver_capacity_.push_back(sub_capacity_[k]);
+        solver_links_.push_back(sub_links_[k]);
       } else {
         sub_count_[k] = kSingleFlowLink;
       }
@@ -278,14 +322,19 @@ void FlowNetwork::repair() {
     offsets_.assign(1, 0);
     flat_links_.clear();
     caps_.resize(set_.size());
+    cap_link_.resize(set_.size());
     bool any_cap = false;
     for (std::size_t i = 0; i < set_.size(); ++i) {
       const Flow& f = flows_[set_[i]];
       double cap = f.cap;
+      cap_link_[i] = kNoLink;  // the flow's own cap
       for (const LinkId lid : f.route) {
         const auto k = static_cast<std::size_t>(link_local_[lid.value()]);
         if (sub_count_[k] == kSingleFlowLink) {
-          cap = std::min(cap, sub_capacity_[k]);
+          if (sub_capacity_[k] < cap) {
+            cap = sub_capacity_[k];
+            cap_link_[i] = lid.value();
+          }
         } else {
           flat_links_.push_back(sub_count_[k]);
         }
@@ -294,22 +343,22 @@ void FlowNetwork::repair() {
       caps_[i] = cap;
       any_cap = any_cap || cap < kNoRateCap;
     }
+    ++stats_.repair_rounds;
+    stats_.repair_flows += set_.size();
     rates_.resize(set_.size());
     solver_.solve(MaxMinProblem{solver_capacity_, offsets_, flat_links_,
                                 any_cap ? std::span<const double>(caps_) : std::span<const double>()},
                   rates_);
+    const std::span<const std::uint32_t> fixed_by = solver_.fixed_by();
     for (const std::uint32_t l : sub_links_) link_local_[l] = -1;
     for (std::size_t i = 0; i < set_.size(); ++i) {
-      Flow& f = flows_[set_[i]];
-      const double r = rates_[i];
-      if (r != f.rate) {
-        advance(f, now);
-        links_.set_rate(set_[i], f.route, f.rate, r);
-        f.rate = r;
-        f.t_last = now;
-        predict(set_[i], now);
+      const std::uint32_t s = set_[i];
+      Flow& f = flows_[s];
+      if (set_rate(s, rates_[i], now) && !f.changed) {  // its finish is predicted once, when the repair is done
+        f.changed = true;
+        changed_.push_back(s);
       }
-      for (const LinkId lid : f.route) set_max_[lid.value()] = std::max(set_max_[lid.value()], r);
+      for (const LinkId lid : f.route) set_max_[lid.value()] = std::max(set_max_[lid.value()], f.rate);
     }
     // Bottleneck check. A link keeps serving as the bottleneck of the other
     // flows on it if it is still saturated and no set flow now exceeds its
@@ -318,16 +367,9 @@ void FlowNetwork::repair() {
     // flows are checked one by one.
     const std::size_t before = set_.size();
     auto expand_for = [&](std::uint32_t s) {
-      const Flow& f = flows_[s];
       // f needs capacity that faster flows on its links hold: they join the set, and f too.
       if (!in_set_[s]) add_to_set(s);
-      for (const LinkId lid : f.route) {
-        const std::span<const double> r = links_.rates(lid.value());
-        const std::span<const std::uint32_t> e = links_.entries(lid.value());
-        for (std::size_t i = 0; i < r.size(); ++i) {
-          if (r[i] > f.rate && !in_set_[LinkFlowIndex::flow_of(e[i])]) add_to_set(LinkFlowIndex::flow_of(e[i]));
-        }
-      }
+      for (const LinkId lid : flows_[s].route) add_faster(lid.value(), flows_[s].rate);
     };
     for (std::size_t k = 0; k < sub_links_.size(); ++k) {
       const std::uint32_t l = sub_links_[k];
@@ -346,11 +388,17 @@ void FlowNetwork::repair() {
     }
     for (std::size_t i = 0; i < before; ++i) {
       const std::uint32_t s = set_[i];
-      if (!has_bottleneck(flows_[s])) expand_for(s);
+      // First the constraint that fixed the flow in the solve, then all of its links.
+      const std::uint32_t b = fixed_by[i] == MaxMinSolver::kFixedByCap ? cap_link_[i] : solver_links_[fixed_by[i]];
+      const Flow& f = flows_[s];
+      const bool held =
+          b == kNoLink ? f.rate >= f.cap * (1 - kRelTol) : saturated(b) && f.rate >= links_.max_rate(b) * (1 - kRelTol);
+      if (!held && !has_bottleneck(f)) expand_for(s);
     }
     if (set_.size() == before) {
       ++stats_.repairs;
       clear_set();
+      predict_changed(now);
       return;
     }
   }

@@ -54,6 +54,9 @@ class FlowNetwork {
     std::uint64_t solves = 0;                  // full max-min solves
     std::uint64_t completions_kept_rates = 0;  // completion instants that needed no solve
     std::uint64_t repairs = 0;                 // completion instants settled by a local repair
+    std::uint64_t repair_rounds = 0;           // sub-problem solves of the repairs
+    std::uint64_t repair_flows = 0;            // flows in those sub-problems, summed
+    std::uint64_t rate_changes = 0;            // flows given a new rate (solves and repairs)
   };
   struct Options {
     bool local_repair = true;  // false: a full solve whenever the old rates are not max-min
@@ -61,6 +64,8 @@ class FlowNetwork {
   static constexpr std::size_t kMaxHops = LinkFlowIndex::kMaxHops;
   // Relative tolerance of the "saturated" and "largest rate" tests.
   static constexpr double kRelTol = 1e-9;
+  // Relative rate change below which a re-solved flow keeps its rate (rounding noise).
+  static constexpr double kRateNoise = 1e-12;
 
   FlowNetwork(Simulator& sim, const Topology& topo);
   FlowNetwork(Simulator& sim, const Topology& topo, Options options);
@@ -74,6 +79,9 @@ class FlowNetwork {
   FlowId start(GpuId src, GpuId dst, Bytes size, DoneCallback on_done, double rate_cap = kNoRateCap) {
     return start(topo_.gpu(src), topo_.gpu(dst), size, std::move(on_done), rate_cap);
   }
+
+  // Makes room for `more` flows beyond those under way (avoids regrowing the per-flow arrays).
+  void reserve(std::size_t more);
 
   // Current rate in bytes/s of a flow in its shared phase; 0 while in its latency phase.
   [[nodiscard]] double rate(FlowId id) const;
@@ -91,10 +99,9 @@ class FlowNetwork {
     double rate = 0;       // bytes/s
     double cap = kNoRateCap;
     std::int64_t t_last = 0;
-    std::uint32_t version = 0;
     std::uint32_t active_index = 0;
     State state = State::kFree;
-    DoneCallback on_done;
+    bool changed = false;  // its rate changed in the repair under way (in changed_)
   };
 
   void activate(std::uint32_t slot);
@@ -103,11 +110,18 @@ class FlowNetwork {
   void solve();
   void advance(Flow& f, std::int64_t now) const;
   void predict(std::uint32_t slot, std::int64_t now);
+  // Gives a flow a new rate (advancing its bytes first); false, changing nothing,
+  // when r is within rounding (kRateNoise) of its current rate.
+  bool set_rate(std::uint32_t slot, double r, std::int64_t now);
+  // Predicts the finish of every flow in changed_ and empties it.
+  void predict_changed(std::int64_t now);
   void remove_from_links(std::uint32_t slot);
   // Re-solves the flows in set_ (marked in in_set_) on residual capacities until
   // every flow on the links they cross has a bottleneck; may fall back to solve().
   void repair();
   void add_to_set(std::uint32_t slot);
+  // Adds to the set the flows on link l faster than rate.
+  void add_faster(std::uint32_t l, double rate);
   void clear_set();
   [[nodiscard]] bool has_bottleneck(const Flow& f);
   [[nodiscard]] bool saturated(std::uint32_t l) const { return links_.used(l) >= capacity_[l] * (1 - kRelTol); }
@@ -121,6 +135,7 @@ class FlowNetwork {
   std::vector<double> capacity_;  // per link, bytes/s
   LinkFlowIndex links_;           // per link: active flows, their rates, sum and largest rate
   std::vector<Flow> flows_;
+  std::vector<DoneCallback> on_done_;  // per flow slot (apart: the hot loops read flows_)
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> active_;
   IndexedMinHeap due_;  // flow slot -> predicted finish (ps)
@@ -136,16 +151,20 @@ class FlowNetwork {
   std::vector<std::uint32_t> touched_;  // links that lost flows at this completion
   std::vector<std::uint8_t> touched_mark_;
   std::vector<double> touched_max_;       // per touched link: its largest rate before the flows left
+  std::vector<std::uint32_t> changed_;    // flows whose rate a repair changed (Flow::changed)
   std::vector<std::uint32_t> set_;        // flows being repaired
   std::vector<std::uint8_t> in_set_;      // per flow slot
   std::vector<std::int32_t> link_local_;  // per link: index in the repair sub-problem, -1 if none
   std::vector<double> set_max_;           // per link: largest rate of the set's flows (scratch, kept 0)
   std::vector<std::uint32_t> sub_links_;
   std::vector<double> sub_capacity_;
-  std::vector<double> sub_old_max_;       // per sub-problem link: its largest rate before the re-solve
-  std::vector<std::uint32_t> sub_count_;  // per sub-problem link: set flows on it, then its solver index
-  std::vector<double> solver_capacity_;   // capacities of the sub-problem links given to the solver
+  std::vector<double> sub_old_max_;          // per sub-problem link: its largest rate before the re-solve
+  std::vector<std::uint32_t> sub_count_;     // per sub-problem link: set flows on it, then its solver index
+  std::vector<double> solver_capacity_;      // capacities of the sub-problem links given to the solver
+  std::vector<std::uint32_t> solver_links_;  // the links given to the solver, by solver index
+  std::vector<std::uint32_t> cap_link_;      // per set flow: the single-flow link that set its cap, or kNoLink
   static constexpr std::uint32_t kSingleFlowLink = 0xffffffffu;
+  static constexpr std::uint32_t kNoLink = 0xffffffffu;
   Options options_;
   Stats stats_;
 };

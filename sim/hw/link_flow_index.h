@@ -36,6 +36,10 @@ class LinkFlowIndex {
   void remove(std::uint32_t flow, std::span<const LinkId> route, double rate);
   // Changes a flow's rate from old_rate (its current one) to new_rate.
   void set_rate(std::uint32_t flow, std::span<const LinkId> route, double old_rate, double new_rate);
+  // Makes room for flow ids below n.
+  void reserve_flows(std::size_t n) {
+    if (pos_.size() < n * kMaxHops) pos_.resize(n * kMaxHops);
+  }
   // Sets used() and max_rate() of every link from the stored rates.
   void recompute();
 

@@ -95,7 +95,7 @@ const Case& get_case(int ep) {
 void BM_AllToAllFluid(benchmark::State& state) {
   const Case& c = get_case(static_cast<int>(state.range(0)));
   double sim_us = 0;
-  std::uint64_t solves = 0, kept = 0, events = 0;
+  std::uint64_t solves = 0, kept = 0, events = 0, rounds = 0, round_flows = 0, changes = 0;
   for (auto _ : state) {
     Simulator sim;
     Network net(sim, c.topo);
@@ -105,6 +105,9 @@ void BM_AllToAllFluid(benchmark::State& state) {
     sim_us = to_us(done.time_since_epoch());
     solves = net.flows().stats().solves;
     kept = net.flows().stats().completions_kept_rates;
+    rounds = net.flows().stats().repair_rounds;
+    round_flows = net.flows().stats().repair_flows;
+    changes = net.flows().stats().rate_changes;
     events = sim.events_executed();
     benchmark::DoNotOptimize(done);
   }
@@ -113,6 +116,9 @@ void BM_AllToAllFluid(benchmark::State& state) {
   state.counters["solves"] = static_cast<double>(solves);
   state.counters["kept"] = static_cast<double>(kept);
   state.counters["events"] = static_cast<double>(events);
+  state.counters["rounds"] = static_cast<double>(rounds);            // repair sub-problem solves
+  state.counters["round_flows"] = static_cast<double>(round_flows);  // flows in them, summed
+  state.counters["rate_changes"] = static_cast<double>(changes);
 }
 
 void BM_AllToAllAnalytic(benchmark::State& state) {
