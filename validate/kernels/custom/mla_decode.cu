@@ -703,18 +703,19 @@ __global__ void __launch_bounds__(256 * MT, (MT == 1 ? 2 : 1)) mla_fp8_kernel(co
       const float mnew = fmaxf(m_run, mx);
       const float alpha = ex2f(m_run - mnew);
       const float p0 = ex2f(s0 - mnew), p1 = ex2f(s1 - mnew);
-      float ls = p0 + p1;
-#pragma unroll
-      for (int off = 1; off < 16; off <<= 1) ls += __shfl_xor_sync(0xffffffffu, ls, off);
-      l_run = l_run * alpha + ls;
+      // l_run is this thread's partial sum (its two tokens of every tile so far; alpha
+      // is uniform over the head's 16 threads): summed over them once, in the epilogue.
+      l_run = fmaf(l_run, alpha, p0 + p1);
       m_run = mnew;
       // Scales of this thread's two tokens; the tile's max |scale| -> kr.
       const float4 c0 = *reinterpret_cast<const float4*>(sSc + n0 * 4);
       const float4 c1 = *reinterpret_cast<const float4*>(sSc + n0 * 4 + 4);
       float smx = fmaxf(fmaxf(fmaxf(fabsf(c0.x), fabsf(c0.y)), fmaxf(fabsf(c0.z), fabsf(c0.w))),
                         fmaxf(fmaxf(fabsf(c1.x), fabsf(c1.y)), fmaxf(fabsf(c1.z), fabsf(c1.w))));
-#pragma unroll
-      for (int off = 1; off < 16; off <<= 1) smx = fmaxf(smx, __shfl_xor_sync(0xffffffffu, smx, off));
+      // Tile max |scale| over the whole warp (both half-warps cover all 32 tokens of the
+      // tile, so every thread of the block gets the same value): one REDUX on the bits of
+      // a non-negative float instead of 4 shuffles + 4 max.
+      smx = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(smx)));
       const int kold = kr;
       kr = max(-100, min(kr, 6 - exponent_of(smx)));  // max |s| * 2^kr < 2^7
       const float pw = pow2i(kr);
@@ -781,6 +782,8 @@ __global__ void __launch_bounds__(256 * MT, (MT == 1 ? 2 : 1)) mla_fp8_kernel(co
   }
 
   // ---- epilogue: O = O_acc * 2^-kr / l ----
+#pragma unroll
+  for (int off = 1; off < 16; off <<= 1) l_run += __shfl_xor_sync(0xffffffffu, l_run, off);
   if (tp == 0) { sL[sh] = l_run; sM[sh] = m_run; }
   __syncthreads();
   const float kscale = pow2i(-kr);
@@ -1101,6 +1104,9 @@ void run_mla_decode_suite(Harness& h) {
   std::vector<Pt> pts;
   if (prof) {
     pts = {{64, 8192, std::atoi(sweep + 4), true}};
+  } else if (sweep && std::string(sweep) == "f8") {  // dev knob: the large fp8 h=16/32 points
+    pts = {{256, 32768, 16, true}, {128, 32768, 16, true}, {256, 8192, 16, true}, {64, 8192, 16, true},
+           {256, 32768, 32, true}, {256, 32768, 16, false}};
   } else if (sweep && std::string(sweep) == "dev") {
     for (int fp8 = 0; fp8 <= 1; ++fp8)
       for (int hh : Hs)

@@ -571,7 +571,13 @@ void run_router_suite(Harness& h) {
   const int l2 = l2_bytes(h.device());
   std::vector<int> Ts;
   if (h.quick) Ts = {1, 256, 16384};
-  else for (int t = 1; t <= 16384; t *= 2) Ts.push_back(t);
+  else {
+    for (int t = 1; t <= 16384; t *= 2) Ts.push_back(t);
+    // Large batches: at T=16384 one launch between two events (~4.3 us on H200) is a
+    // third of the time; 65536 and 131072 show the kernel's own bandwidth.
+    Ts.push_back(65536);
+    Ts.push_back(131072);
+  }
   int failures = 0;
   // Dev knob: MOESIM_ROUTER_ONLY=model:T runs that single point (profiling).
   const char* only = std::getenv("MOESIM_ROUTER_ONLY");
