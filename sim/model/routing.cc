@@ -138,7 +138,7 @@ RoutingModel::RoutingModel(const ModelSpec& m, const RoutingSpec& spec, std::uin
         break;
       }
     }
-    if (spec.kind != RoutingKind::kUniform) alias_.emplace_back(p);
+    samplers_.emplace_back(p, groups_, topk_groups_, top_k_);
     popularity_.push_back(std::move(p));
     if (spec.kind != RoutingKind::kUniform && topk_groups_ < groups_) {
       // The group limit changes the marginals of skewed routing: estimate them from per-token draws.
@@ -150,6 +150,8 @@ RoutingModel::RoutingModel(const ModelSpec& m, const RoutingSpec& spec, std::uin
       std::vector<double> pi(E, 0.0);
       for (const auto e : out) pi[e] += 1.0 / kSample;
       inclusion_.push_back(std::move(pi));
+    } else if (popularity_.size() > 1 && popularity_.back() == popularity_[popularity_.size() - 2]) {
+      inclusion_.push_back(inclusion_.back());  // same popularity as the previous layer (uniform): same result
     } else {
       inclusion_.push_back(inclusion_probabilities(popularity_.back(), top_k_));
     }
@@ -168,59 +170,9 @@ Rng RoutingModel::stream(int moe_layer, std::uint64_t step) const {
   return Rng(splitmix64(s));
 }
 
-void RoutingModel::draw_one(const AliasTable* alias, std::span<const double> p, Rng& rng, std::uint16_t* out) const {
-  const int gsize = experts_ / groups_;
-  const bool limited = topk_groups_ < groups_;
-  std::uint64_t group_mask = 0;  // groups <= 64 (checked by the loader's schema: DeepSeek 8)
-  int ngroups = 0;
-  int rejections = 0;
-  for (int i = 0; i < top_k_;) {
-    int e;
-    if (rejections < 64) {
-      e = alias ? static_cast<int>(alias->sample(rng)) : static_cast<int>(rng.uniform_int(static_cast<std::uint64_t>(experts_)));
-    } else {
-      // Exact draw from the experts still allowed (not taken; in a chosen group once the limit is reached).
-      double total = 0;
-      for (int x = 0; x < experts_; ++x) {
-        const bool taken = std::find(out, out + i, static_cast<std::uint16_t>(x)) != out + i;
-        const bool group_ok = !limited || ngroups < topk_groups_ || (group_mask >> (x / gsize) & 1u);
-        if (!taken && group_ok) total += alias ? p[static_cast<std::size_t>(x)] : 1.0;
-      }
-      double u = rng.uniform01() * total;
-      e = -1;
-      for (int x = 0; x < experts_; ++x) {
-        const bool taken = std::find(out, out + i, static_cast<std::uint16_t>(x)) != out + i;
-        const bool group_ok = !limited || ngroups < topk_groups_ || (group_mask >> (x / gsize) & 1u);
-        if (taken || !group_ok) continue;
-        e = x;
-        u -= alias ? p[static_cast<std::size_t>(x)] : 1.0;
-        if (u < 0) break;
-      }
-    }
-    if (std::find(out, out + i, static_cast<std::uint16_t>(e)) != out + i) {
-      ++rejections;
-      continue;
-    }
-    if (limited) {
-      const int g = e / gsize;
-      if (!(group_mask >> g & 1u)) {
-        if (ngroups == topk_groups_) {
-          ++rejections;
-          continue;
-        }
-        group_mask |= std::uint64_t{1} << g;
-        ++ngroups;
-      }
-    }
-    out[i++] = static_cast<std::uint16_t>(e);
-  }
-}
-
 void RoutingModel::draw_tokens(int moe_layer, Rng& rng, std::int64_t tokens, std::span<std::uint16_t> out) const {
-  const auto L = static_cast<std::size_t>(moe_layer);
-  const AliasTable* alias = alias_.empty() ? nullptr : &alias_.at(L);
-  const auto p = popularity(moe_layer);
-  for (std::int64_t t = 0; t < tokens; ++t) draw_one(alias, p, rng, out.data() + t * top_k_);
+  const TokenSampler& s = samplers_.at(static_cast<std::size_t>(moe_layer));
+  for (std::int64_t t = 0; t < tokens; ++t) s.draw(rng, out.data() + t * top_k_);
 }
 
 namespace {

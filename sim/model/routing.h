@@ -8,13 +8,15 @@
 // across steps); each step then draws selections from it.
 //
 // Per token (exact generative model): a token picks top_k distinct experts by
-// successive sampling from p (draw, reject repeats) — the law of top-k over
-// router scores log p + Gumbel noise. Group-limited routing (DeepSeek: 8
-// groups, pick 4): a draw whose group would be a (topk_groups+1)-th group is
-// rejected, so every token's experts lie in at most topk_groups groups (after
-// 64 rejections the draw is made exactly from the allowed experts). This keeps
-// the limit, not DeepSeek's group scoring (sum of the top-2 biased scores),
-// for which there are no logits here.
+// successive sampling from p without replacement (each pick in proportion to
+// p over the experts not yet taken) — the law of top-k over router scores
+// log p + Gumbel noise. Group-limited routing (DeepSeek: 8 groups, pick 4):
+// once a token's picks span topk_groups groups, its further picks are made in
+// proportion to p over the untaken experts of those groups only, so every
+// token's experts lie in at most topk_groups groups. (Equivalently: draw from
+// p and reject repeats and experts of a further group.) This keeps the limit,
+// not DeepSeek's group scoring (sum of the top-2 biased scores), for which
+// there are no logits here. The draw itself: routing_sampler.h.
 //
 // Aggregate (for large steps, where only per-expert counts matter): the
 // counts of a layer are one multinomial split of N·k selections with
@@ -39,6 +41,7 @@
 
 #include "sim/config/model_spec.h"
 #include "sim/core/rng.h"
+#include "sim/model/routing_sampler.h"
 
 namespace moesim {
 
@@ -83,15 +86,13 @@ class RoutingModel {
   void draw_counts(int moe_layer, Rng& rng, std::int64_t tokens, std::span<std::int64_t> counts) const;
 
  private:
-  void draw_one(const AliasTable* alias, std::span<const double> p, Rng& rng, std::uint16_t* out) const;
-
   RoutingSpec spec_;
   int experts_ = 0, top_k_ = 0, groups_ = 1, topk_groups_ = 1;
   std::uint64_t seed_ = 0;
   std::vector<std::uint64_t> stream_seeds_;
   std::vector<std::vector<double>> popularity_;
   std::vector<std::vector<double>> inclusion_;
-  std::vector<AliasTable> alias_;  // empty for uniform
+  std::vector<TokenSampler> samplers_;  // per layer
 };
 
 // π_e = 1 − (1 − p_e)^λ with Σπ = k (bisection on λ). Pure.

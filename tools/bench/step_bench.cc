@@ -7,6 +7,7 @@
 
 #include "sim/config/hardware_load.h"
 #include "sim/config/model_load.h"
+#include "sim/model/routing.h"
 #include "sim/step/step.h"
 
 namespace moesim {
@@ -72,12 +73,40 @@ void BM_FastOverFluid(benchmark::State& state) {
   state.counters["fast_over_fluid"] = ratio;
 }
 
+// Per-token routing draws alone: 576 tokens (8 per GPU at EP72) x 58 MoE layers of DeepSeek-R1, Zipf 1.2 or
+// uniform; counter per_pick = CPU time per selected expert.
+void draw_tokens(benchmark::State& state, const char* spec) {
+  const ModelSpec m = load_model(std::string(MOESIM_SOURCE_DIR) + "/models/deepseek-r1.json");
+  std::vector<int> ids;
+  for (int l = 0; l < m.layers; ++l) {
+    if (m.is_moe_layer(l)) ids.push_back(l);
+  }
+  const RoutingModel r(m, parse_routing(spec, "bench"), 0, ids);
+  constexpr std::int64_t kTokens = 576;
+  std::vector<std::uint16_t> out(static_cast<std::size_t>(kTokens * r.top_k()));
+  std::uint64_t step = 0;
+  for (auto _ : state) {
+    for (int l = 0; l < r.layers(); ++l) {
+      Rng rng = r.stream(l, step);
+      r.draw_tokens(l, rng, kTokens, out);
+    }
+    ++step;
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["per_pick"] = benchmark::Counter(static_cast<double>(kTokens * r.top_k() * r.layers()),
+                                                  benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+void BM_DrawTokensZipf(benchmark::State& s) { draw_tokens(s, "zipf:1.2"); }
+void BM_DrawTokensUniform(benchmark::State& s) { draw_tokens(s, "uniform"); }
+
 BENCHMARK(BM_FastOverFluid)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepDetailedAnalytic)->Arg(8)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepDetailedAnalyticTbo)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepFast)->Arg(8)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepDetailedFluid)->Arg(8)->Arg(32)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepSetup)->Arg(32)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DrawTokensZipf)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DrawTokensUniform)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace moesim
