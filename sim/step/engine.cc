@@ -42,14 +42,14 @@ class Engine {
     }
     for (std::size_t c = 0; c < C; ++c) {
       const std::vector<double>& m = *prog_.comms[c].matrix;
+      // Senders per destination, branch-free (per-token matrices are sparse in no predictable pattern).
+      int* count = &pending_[c * G_];
       for (std::size_t s = 0; s < G_; ++s) {
-        for (std::size_t d = 0; d < G_; ++d) {
-          if (s != d && m[s * G_ + d] > 0) {
-            pending_[c * G_ + d] += 1;
-            if (!senders_left_.empty()) senders_left_[c * G_ + d] += 1;
-          }
-        }
+        const double* row = &m[s * G_];
+        for (std::size_t d = 0; d < G_; ++d) count[d] += row[d] > 0 ? 1 : 0;
+        count[s] -= row[s] > 0 ? 1 : 0;  // the diagonal is not sent
       }
+      if (!senders_left_.empty()) std::copy(count, count + G_, &senders_left_[c * G_]);
       if (!senders_left_.empty()) {
         for (std::size_t d = 0; d < G_; ++d) pending_[c * G_ + d] = pending_[c * G_ + d] > 0 ? 1 : 0;
       }
@@ -108,6 +108,19 @@ class Engine {
     const std::int64_t t = now();
     if (rec_.comm_first_send[c] < 0) rec_.comm_first_send[c] = t;
     if (in_.trace) tx_[c * G_ + s].first = t;
+    if (!flows_ && !in_.trace) {  // analytic: the last sender to d schedules d's arrival
+      // Two passes without data-dependent branches in the first (the matrix is sparse at random): count the
+      // sends down, then schedule where a count reached zero now (rare, so that branch predicts well).
+      int* left = &senders_left_[c * G_];
+      const double* row = &m[s * G_];
+      for (std::size_t d = 0; d < G_; ++d) left[d] -= row[d] > 0 ? 1 : 0;
+      left[s] += row[s] > 0 ? 1 : 0;  // the diagonal is not sent
+      for (std::size_t d = 0; d < G_; ++d) {
+        const bool last = (left[d] == 0) & (row[d] > 0) & (d != s);
+        if (last) sim_.after(in_.analytic[c], [this, c, d] { arrive(c, d); }, {kEventArrive, c * G_ + d});
+      }
+      return;
+    }
     for (std::size_t d = 0; d < G_; ++d) {
       const double b = m[s * G_ + d];
       if (d == s || !(b > 0)) continue;

@@ -22,13 +22,15 @@ class PairRoutes {
   Duration time(const std::vector<double>& m);
 
  private:
+  static constexpr std::uint32_t kNoHead = ~std::uint32_t{0};
   std::size_t n_;
-  std::vector<std::uint32_t> offset_;  // pair (i·n + j) -> links [offset_[p], offset_[p+1])
-  std::vector<std::uint32_t> links_;
-  std::vector<Duration> latency_;      // per pair
-  std::vector<double> bandwidth_;      // per link
-  std::vector<double> load_;           // scratch, per link
-  std::vector<std::uint32_t> touched_;
+  std::size_t links_;                     // topology links; load_[links_] is a spare slot for padding
+  std::vector<std::uint32_t> row_head_;   // per source: the first link of all its routes, or kNoHead
+  std::size_t stride_ = 0;                // route links per pair in tail_ (the longest route, less the head)
+  std::vector<std::uint32_t> tail_;       // per pair (i·n + j): its route without row_head_[i], padded
+  std::vector<Duration> latency_;         // per pair
+  std::vector<double> bandwidth_;         // per link
+  std::vector<double> load_;              // scratch, per link (+ the spare)
 };
 
 }  // namespace moesim::step_detail
