@@ -28,8 +28,56 @@ std::vector<ExpertPlacement> make_placements(const ForwardPass& fp, const Routin
   return out;
 }
 
+DedupRatios dedup_ratios(const RoutingModel& routing, const std::vector<ExpertPlacement>& placements) {
+  constexpr std::int64_t kSample = 4096;
+  const int k = routing.top_k();
+  std::vector<std::uint16_t> choices(static_cast<std::size_t>(kSample * k));
+  DedupRatios out;
+  for (int l = 0; l < static_cast<int>(placements.size()); ++l) {
+    const ExpertPlacement& p = placements[static_cast<std::size_t>(l)];
+    Rng rng = routing.stream(l, kDedupSampleStep);
+    routing.draw_tokens(l, rng, kSample, choices);
+    std::vector<double> copies(static_cast<std::size_t>(p.ranks), 0.0), distinct(copies);
+    std::vector<std::int64_t> mark(static_cast<std::size_t>(p.ranks), -1);
+    std::vector<std::uint32_t> rr(static_cast<std::size_t>(p.experts), 0);
+    for (std::int64_t t = 0; t < kSample; ++t) {
+      for (int j = 0; j < k; ++j) {
+        const int e = choices[static_cast<std::size_t>(t * k + j)];
+        std::uint32_t& next = rr[static_cast<std::size_t>(e)];  // round robin over the replicas
+        const int slot = p.replica_slot(e, static_cast<int>(next));
+        next = next + 1 == static_cast<std::uint32_t>(p.replicas(e)) ? 0 : next + 1;
+        const auto r = static_cast<std::size_t>(p.slot_rank[static_cast<std::size_t>(slot)]);
+        copies[r] += 1;
+        if (mark[r] != t) {
+          mark[r] = t;
+          distinct[r] += 1;
+        }
+      }
+    }
+    std::vector<double> ratio(static_cast<std::size_t>(p.ranks), 1.0);
+    for (std::size_t r = 0; r < ratio.size(); ++r) ratio[r] = copies[r] > 0 ? distinct[r] / copies[r] : 1.0;
+    out.push_back(std::move(ratio));
+  }
+  return out;
+}
+
+namespace {
+
+std::int64_t routed_tokens(const ForwardPass& fp) {
+  if (!fp.ep_mode) return fp.batch.tokens();  // TP-MoE: the batch is routed once, every GPU sees it
+  std::int64_t n = 0;
+  for (const auto t : fp.tokens.owned_tokens) n += t;
+  return n;
+}
+
+}  // namespace
+
+bool MoeRouter::needs_dedup_ratios(const ForwardPass& fp, const RoutingModel& routing, TrafficOptions opts) {
+  return fp.ep_mode && fp.options.dedup && routed_tokens(fp) * routing.top_k() > opts.per_token_limit;
+}
+
 MoeRouter::MoeRouter(const ForwardPass& fp, const RoutingModel& routing, std::vector<ExpertPlacement> placements,
-                     TrafficOptions opts)
+                     TrafficOptions opts, std::shared_ptr<const DedupRatios> dedup)
     : routing_(routing),
       placements_(std::move(placements)),
       ep_mode_(fp.ep_mode),
@@ -45,38 +93,16 @@ MoeRouter::MoeRouter(const ForwardPass& fp, const RoutingModel& routing, std::ve
     owned_.assign(static_cast<std::size_t>(gpus_), 0);
     owned_[0] = fp.batch.tokens();  // TP-MoE: the batch is routed once, every GPU sees it
   }
-  for (const auto t : owned_) routed_tokens_ += t;
+  routed_tokens_ = routed_tokens(fp);
   per_token_ = routed_tokens_ * top_k_ <= opts.per_token_limit;
   if (ep_mode_ && static_cast<int>(placements_.size()) != fp.moe_layers)
     throw std::invalid_argument("MoeRouter: one placement per MoE layer expected");
-  // Distinct-token ratio per rank for the aggregate path, estimated once per layer from per-token draws
-  // (group-limited routing makes a token's experts cluster on few ranks, which no closed form here captures).
-  if (ep_mode_ && !per_token_ && dedup_) {
-    constexpr std::int64_t kSample = 4096;
-    std::vector<std::uint16_t> choices(static_cast<std::size_t>(kSample * top_k_));
-    for (int l = 0; l < fp.moe_layers; ++l) {
-      const ExpertPlacement& p = placements_[static_cast<std::size_t>(l)];
-      Rng rng = routing.stream(l, kDedupSampleStep);
-      routing.draw_tokens(l, rng, kSample, choices);
-      std::vector<double> copies(static_cast<std::size_t>(p.ranks), 0.0), distinct(copies);
-      std::vector<std::int64_t> mark(static_cast<std::size_t>(p.ranks), -1);
-      std::vector<std::uint32_t> rr(static_cast<std::size_t>(p.experts), 0);
-      for (std::int64_t t = 0; t < kSample; ++t) {
-        for (int j = 0; j < top_k_; ++j) {
-          const int e = choices[static_cast<std::size_t>(t * top_k_ + j)];
-          const int slot = p.replica_slot(e, static_cast<int>(rr[static_cast<std::size_t>(e)]++ % static_cast<std::uint32_t>(p.replicas(e))));
-          const auto r = static_cast<std::size_t>(p.slot_rank[static_cast<std::size_t>(slot)]);
-          copies[r] += 1;
-          if (mark[r] != t) {
-            mark[r] = t;
-            distinct[r] += 1;
-          }
-        }
-      }
-      std::vector<double> ratio(static_cast<std::size_t>(p.ranks), 1.0);
-      for (std::size_t r = 0; r < ratio.size(); ++r) ratio[r] = copies[r] > 0 ? distinct[r] / copies[r] : 1.0;
-      dedup_ratio_.push_back(std::move(ratio));
-    }
+  // Distinct-token ratio per rank for the aggregate path (group-limited routing makes a token's experts
+  // cluster on few ranks, which no closed form here captures).
+  if (needs_dedup_ratios(fp, routing, opts)) {
+    dedup_ratio_ = dedup ? std::move(dedup) : std::make_shared<const DedupRatios>(dedup_ratios(routing, placements_));
+    if (static_cast<int>(dedup_ratio_->size()) != fp.moe_layers)
+      throw std::invalid_argument("MoeRouter: one dedup ratio vector per MoE layer expected");
   }
 }
 
@@ -134,8 +160,10 @@ void MoeRouter::route_tokens(int moe_layer, std::uint64_t step, MoeLayerTraffic&
       for (std::size_t j = 0; j < k; ++j) {
         const int e = choices_[t * k + j];
         out.expert_tokens[static_cast<std::size_t>(e)] += 1;
-        const int n = p.replicas(e);
-        const int slot = p.replica_slot(e, static_cast<int>(rr_[static_cast<std::size_t>(e)]++ % static_cast<std::uint32_t>(n)));
+        // Round robin over the replicas (a wrapping counter: the same sequence as count % replicas, no division).
+        std::uint32_t& next = rr_[static_cast<std::size_t>(e)];
+        const int slot = p.replica_slot(e, static_cast<int>(next));
+        next = next + 1 == static_cast<std::uint32_t>(p.replicas(e)) ? 0 : next + 1;
         slot_tokens_[static_cast<std::size_t>(slot)] += 1;
         const int rank = p.slot_rank[static_cast<std::size_t>(slot)];
         for (int x = 0; x < moe_tp_; ++x) {
@@ -185,7 +213,7 @@ void MoeRouter::route_counts(int moe_layer, std::uint64_t step, MoeLayerTraffic&
   for (std::size_t d = 0; d < G; ++d) {
     const auto r = d / static_cast<std::size_t>(moe_tp_);
     double copies = static_cast<double>(rank_copies_[r]);
-    if (dedup_) copies *= dedup_ratio_[static_cast<std::size_t>(moe_layer)][r];
+    if (dedup_) copies *= (*dedup_ratio_)[static_cast<std::size_t>(moe_layer)][r];
     for (std::size_t s = 0; s < G; ++s) {
       const double c = copies * static_cast<double>(owned_[s]) / total;
       out.dispatch[s * G + d] = c * dispatch_copy_;

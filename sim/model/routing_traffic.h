@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "sim/model/ops.h"
@@ -54,13 +55,23 @@ struct TrafficOptions {
   std::int64_t per_token_limit = 8192;
 };
 
+// Per MoE layer, per EP rank: distinct tokens / token copies a rank receives (the aggregate path's dedup
+// ratio), estimated from 4,096 per-token draws of the layer (stream step kDedupSampleStep), each token owned
+// by no particular source. Depends on the routing model and the placements only, not on the batch. Pure.
+using DedupRatios = std::vector<std::vector<double>>;
+DedupRatios dedup_ratios(const RoutingModel& routing, const std::vector<ExpertPlacement>& placements);
+
 // Holds the per-layer placements and scratch space; route() allocates nothing
 // once the output has been sized by a first call.
 class MoeRouter {
  public:
-  // placements: one per MoE layer (ignored in TP-MoE mode).
+  // placements: one per MoE layer (ignored in TP-MoE mode). dedup: dedup_ratios(routing, placements) when the
+  // caller has them (they are batch-independent: a step simulator computes them once for every batch);
+  // null: computed here when the aggregate path needs them.
   MoeRouter(const ForwardPass& fp, const RoutingModel& routing, std::vector<ExpertPlacement> placements,
-            TrafficOptions opts = {});
+            TrafficOptions opts = {}, std::shared_ptr<const DedupRatios> dedup = nullptr);
+  // Whether the router of this forward pass takes the aggregate path with dedup (and so reads dedup ratios).
+  static bool needs_dedup_ratios(const ForwardPass& fp, const RoutingModel& routing, TrafficOptions opts = {});
   void route(int moe_layer, std::uint64_t step, MoeLayerTraffic& out);
   [[nodiscard]] const ExpertPlacement& placement(int moe_layer) const { return placements_.at(static_cast<std::size_t>(moe_layer)); }
   [[nodiscard]] bool per_token() const { return per_token_; }
@@ -72,7 +83,7 @@ class MoeRouter {
 
   const RoutingModel& routing_;
   std::vector<ExpertPlacement> placements_;
-  std::vector<std::vector<double>> dedup_ratio_;  // per layer, per rank
+  std::shared_ptr<const DedupRatios> dedup_ratio_;  // per layer, per rank (aggregate path with dedup only)
   bool ep_mode_;
   bool dedup_;
   int gpus_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <stdexcept>
 
 #include "sim/serve/step_grid.h"
@@ -142,13 +143,20 @@ class MoeStepTimer final : public StepTimer {
       shape.phase = moesim::Phase::kPrefill;
       for (std::int64_t left = n; left > 0; left -= chunk_len_) shape.seqs.push_back({std::min(left, chunk_len_), c});
     }
-    StepSetup setup = base_;
-    setup.batch = shape;
-    setup.overlap = sc_.two_batch_overlap && shape.seqs.size() >= 2 ? Overlap::kTbo : Overlap::kNone;
-    StepSimulator sim(std::move(setup));
+    const Overlap overlap = sc_.two_batch_overlap && shape.seqs.size() >= 2 ? Overlap::kTbo : Overlap::kNone;
+    // One step simulator for every grid point: rebatch() keeps the batch-independent setup (routing model,
+    // placements, dedup ratios, routes) and gives the same results as a new simulator per point.
+    if (!sim_) {
+      StepSetup setup = base_;
+      setup.batch = shape;
+      setup.overlap = overlap;
+      sim_ = std::make_unique<StepSimulator>(std::move(setup));
+    } else {
+      sim_->rebatch(shape, overlap);
+    }
     Parts sum;
     constexpr int kDraws = 2;  // routing draws averaged per grid point
-    for (int r = 0; r < kDraws; ++r) sum = sum + to_parts(sim.run(static_cast<std::uint64_t>(r)));
+    for (int r = 0; r < kDraws; ++r) sum = sum + to_parts(sim_->run(static_cast<std::uint64_t>(r)));
     return memo_.emplace(key, sum * (1.0 / kDraws)).first->second;
   }
 
@@ -192,6 +200,7 @@ class MoeStepTimer final : public StepTimer {
   std::int64_t chunk_len_ = 1;
   std::vector<double> seq_grid_, tok_grid_, ctx_grid_;
   std::map<std::tuple<int, int, int>, Parts> memo_;
+  std::unique_ptr<StepSimulator> sim_;  // made at the first grid point, rebatched for the others
 };
 
 }  // namespace

@@ -34,6 +34,8 @@ struct StepSimulator::Impl {
   std::vector<GpuId> gpu_ids;
   std::vector<ForwardPass> mbs;
   std::unique_ptr<RoutingModel> routing;
+  std::vector<ExpertPlacement> placements;
+  std::shared_ptr<const DedupRatios> dedup;  // computed at the first batch that needs them
   std::vector<std::unique_ptr<MoeRouter>> routers;
   std::vector<std::vector<MoeLayerTraffic>> traffic;  // [mb][moe layer]
   Program prog;
@@ -44,7 +46,10 @@ struct StepSimulator::Impl {
   PlannedOp scratch;
   bool needs_analytic = false;
 
-  void setup_all();
+  void setup_all();    // setup_static() + setup_batch()
+  void setup_static();  // checks, topology, cost model, route cache: what does not depend on the batch
+  void setup_batch();   // expansion, routers, program, static op costs of setup.batch / setup.overlap (and, the
+                        // first time, the batch-independent routing model, placements and dedup ratios)
   void prepare(std::uint64_t step);
   StepResult report() const;
 };
@@ -65,6 +70,11 @@ std::vector<BatchShape> split_batch(const BatchShape& b, Overlap o) {
 }  // namespace
 
 void StepSimulator::Impl::setup_all() {
+  setup_static();
+  setup_batch();
+}
+
+void StepSimulator::Impl::setup_static() {
   const ModelSpec& m = setup.model;
   const std::string prec = setup.precision.empty() ? m.native_precision : setup.precision;
   if (!m.precisions.count(prec)) {
@@ -92,17 +102,34 @@ void StepSimulator::Impl::setup_all() {
   for (int g = 0; g < G; ++g) gpu_ids.emplace_back(static_cast<std::uint32_t>(g));
   cost = setup.cost ? setup.cost : std::make_shared<RooflineCostModel>();
 
-  for (const BatchShape& b : split_batch(setup.batch, setup.overlap))
+  needs_analytic = setup.mode == StepMode::kFast || setup.network == NetworkMode::kAnalytic;
+  if (needs_analytic) routes.emplace(*topo, gpu_ids);
+}
+
+void StepSimulator::Impl::setup_batch() {
+  const ModelSpec& m = setup.model;
+  const GpuSpec& gpu = setup.cluster.system.gpu;
+  const std::vector<BatchShape> batches = split_batch(setup.batch, setup.overlap);  // throws before any change
+  mbs.clear();
+  routers.clear();
+  traffic.clear();
+  for (const BatchShape& b : batches)
     mbs.push_back(expand_forward(m, *variant, gpu, setup.plan, b, setup.expansion));
-  std::vector<int> moe_layers;
-  for (std::size_t l = 0; l < mbs[0].layer_type.size(); ++l) {
-    if (mbs[0].moe_index[l] >= 0) moe_layers.push_back(static_cast<int>(l));
+  if (!routing) {
+    // The routing model and the placements depend on the model's layers and the plan, not on the batch: made
+    // once, from the first batch's expansion.
+    std::vector<int> moe_layers;
+    for (std::size_t l = 0; l < mbs[0].layer_type.size(); ++l) {
+      if (mbs[0].moe_index[l] >= 0) moe_layers.push_back(static_cast<int>(l));
+    }
+    routing = std::make_unique<RoutingModel>(m, setup.routing, setup.seed, moe_layers);
+    placements = make_placements(mbs[0], *routing, setup.eplb);
   }
-  routing = std::make_unique<RoutingModel>(m, setup.routing, setup.seed, moe_layers);
-  const auto placements = make_placements(mbs[0], *routing, setup.eplb);
   traffic.resize(mbs.size());
   for (const ForwardPass& f : mbs) {
-    routers.push_back(std::make_unique<MoeRouter>(f, *routing, placements, setup.traffic));
+    if (!dedup && MoeRouter::needs_dedup_ratios(f, *routing, setup.traffic))
+      dedup = std::make_shared<const DedupRatios>(dedup_ratios(*routing, placements));
+    routers.push_back(std::make_unique<MoeRouter>(f, *routing, placements, setup.traffic, dedup));
     traffic[routers.size() - 1].resize(static_cast<std::size_t>(f.moe_layers));
   }
 
@@ -121,10 +148,8 @@ void StepSimulator::Impl::setup_all() {
       o.bound = it->second.bound;
     }
   }
-  needs_analytic = setup.mode == StepMode::kFast || setup.network == NetworkMode::kAnalytic;
   analytic.assign(prog.comms.size(), Duration{0});
   if (needs_analytic) {
-    routes.emplace(*topo, gpu_ids);
     for (std::size_t c = 0; c < prog.comms.size(); ++c) {
       if (!prog.comms[c].static_matrix.empty()) analytic[c] = routes->time(prog.comms[c].static_matrix);
     }
@@ -312,6 +337,12 @@ StepSimulator::StepSimulator(StepSetup setup) : impl_(std::make_unique<Impl>()) 
 }
 
 StepSimulator::~StepSimulator() = default;
+
+void StepSimulator::rebatch(const BatchShape& batch, Overlap overlap) {
+  impl_->setup.batch = batch;
+  impl_->setup.overlap = overlap;
+  impl_->setup_batch();
+}
 
 const StepSetup& StepSimulator::setup() const { return impl_->setup; }
 const ForwardPass& StepSimulator::forward_pass(int mb) const { return impl_->mbs.at(static_cast<std::size_t>(mb)); }

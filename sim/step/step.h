@@ -134,6 +134,11 @@ class StepSimulator {
 
   // Simulates forward pass number `step` (it selects the routing draw; same setup + step => same result).
   StepResult run(std::uint64_t step = 0);
+  // Re-targets the simulator at another batch shape and overlap, keeping what does not depend on the batch
+  // (topology, routing model, expert placements, dedup ratios, route cache, cost model): much cheaper than a
+  // new StepSimulator, and run() then gives exactly what a new one built with this batch would. Throws
+  // ConfigError like the constructor (e.g. TBO with fewer than 2 sequences).
+  void rebatch(const BatchShape& batch, Overlap overlap);
   // Chrome trace-event JSON of the last run (needs record_trace).
   [[nodiscard]] std::string trace_json() const;
   [[nodiscard]] const StepSetup& setup() const;

@@ -3,7 +3,8 @@
 //   BM_Serve10k/cold: a fresh step timer (the step simulator runs at every grid point it needs)
 //   BM_Serve10k/warm: the same timers again (grid points memoised: the serving loop alone)
 //   BM_GridVsDirect:  the step timer's interpolation against direct step simulation at off-grid shapes
-// Counters: wall seconds, peak RSS (MB, whole process), steps, engine events, max/mean relative error.
+// Counters: wall seconds, peak RSS (MB, whole process), steps, step-simulator grid points evaluated, engine
+// events, max/mean relative error.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -39,12 +40,16 @@ void run_once(benchmark::State& state, const ScenarioSpec& sc, const serve::Step
   const auto t0 = std::chrono::steady_clock::now();
   serve::ServingResult r = serve::run_serving(sc, timers, o);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  long long steps = 0;
-  for (const auto& p : r.pools) steps += p.steps;
+  long long steps = 0, grid_points = 0;
+  for (const auto& p : r.pools) {
+    steps += p.steps;
+    grid_points += p.step_evaluations;
+  }
   state.counters["wall_s"] = wall;
   state.counters["peak_rss_MB"] = peak_rss_mb();
   state.counters["requests"] = static_cast<double>(r.metrics.records().size());
   state.counters["steps"] = static_cast<double>(steps);
+  state.counters["grid_points"] = static_cast<double>(grid_points);
   state.counters["events"] = static_cast<double>(r.events);
   state.counters["tok_s_per_gpu"] = obs::summarize_run(sc, r).output_tokens_per_s_per_gpu;
 }
