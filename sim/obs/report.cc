@@ -142,7 +142,15 @@ Summary summarize_run(const ScenarioSpec& sc, serve::ServingResult& res) {
     q.kv_tokens_per_rank = static_cast<double>(ps.kv_blocks_per_rank) * ps.block_tokens;
     q.weight_gb_per_gpu = ps.weight_bytes_per_gpu / 1e9;
     q.steps = ps.steps;
-    if (s.makespan_s > 0) q.gpu_busy = to_seconds(ps.busy) / (p.instances * s.makespan_s);
+    if (s.makespan_s > 0) {
+      q.gpu_busy = to_seconds(ps.busy) / (p.instances * s.makespan_s);
+      const SystemSpec& sys = sc.cluster.system;
+      const double up = sys.scale_up.bandwidth_per_gpu_per_direction.value() * ps.gpus * s.makespan_s;
+      q.scale_up_link_busy = (ps.network_bytes - ps.scale_out_bytes) / up;
+      if (sys.scale_out)
+        q.scale_out_link_busy = ps.scale_out_bytes / (sys.scale_out->nic_bandwidth_per_direction.value() *
+                                                      sys.scale_out->nics_per_gpu * ps.gpus * s.makespan_s);
+    }
     if (ps.steps > 0) {
       const double n = static_cast<double>(ps.steps);
       q.step_ms_mean = ms(ps.busy) / n;
@@ -232,6 +240,8 @@ nlohmann::json summary_json(const Summary& s) {
                      {"kv_tokens_per_rank", p.kv_tokens_per_rank},
                      {"weight_gb_per_gpu", p.weight_gb_per_gpu},
                      {"gpu_busy", p.gpu_busy},
+                     {"scale_up_link_busy", p.scale_up_link_busy},
+                     {"scale_out_link_busy", p.scale_out_link_busy},
                      {"steps", p.steps},
                      {"step_ms_mean", p.step_ms_mean},
                      {"attention_ms_mean", p.attention_ms_mean},

@@ -37,6 +37,9 @@ struct PoolSummary {
   double kv_tokens_per_rank = 0;
   double weight_gb_per_gpu = 0;
   double gpu_busy = 0;          // busy time / (instances x makespan)
+  // Mean use of the pool GPUs' nominal link bandwidth per direction over the makespan: bytes they sent over
+  // NVLink (resp. their NICs) / (GPUs x bandwidth x makespan). Collectives of the steps and KV hand-overs.
+  double scale_up_link_busy = 0, scale_out_link_busy = 0;
   long long steps = 0;
   double step_ms_mean = 0;
   double attention_ms_mean = 0, experts_ms_mean = 0, communication_ms_mean = 0, other_ms_mean = 0;

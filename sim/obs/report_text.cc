@@ -106,6 +106,13 @@ std::string summary_table(std::span<const Summary> runs) {
       t += fmt::format("{}{} {:.0f}% / {}", t.empty() ? "" : "; ", p.name, p.gpu_busy * 100, p.preemptions);
     return t;
   });
+  add("link busy NVLink / NIC", [](const Summary& s) {
+    std::string t;
+    for (const PoolSummary& p : s.pools)
+      t += fmt::format("{}{} {:.0f}% / {:.0f}%", t.empty() ? "" : "; ", p.name, p.scale_up_link_busy * 100,
+                       p.scale_out_link_busy * 100);
+    return t;
+  });
   add("KV transfer ms p50/p99", [](const Summary& s) {
     return s.kv_transfers ? fmt::format("{}/{} ({:.1f} GB)", num(s.kv_transfer_ms.p50, 2), num(s.kv_transfer_ms.p99, 2),
                                         s.kv_transfer_gb)

@@ -244,6 +244,8 @@ class Serving {
     ps.experts += t.experts;
     ps.communication += t.communication;
     ps.other += t.other;
+    ps.network_bytes += t.network_bytes;
+    ps.scale_out_bytes += t.scale_out_bytes;
     ps.decode_seqs_per_rank_sum += static_cast<double>(decode_total) / static_cast<double>(in.ranks.size());
     ps.max_decode_seqs_per_rank = std::max(ps.max_decode_seqs_per_rank, max_decode);
     if (static_cast<int>(res_.step_samples.size()) < opts_.trace_steps) {
@@ -391,6 +393,11 @@ class Serving {
     for (int k = 0; k < pairs; ++k) {
       const GpuId a = src.gpus[static_cast<std::size_t>(q.rank * stp + k)];
       const GpuId b = dst.gpus[static_cast<std::size_t>(drank * dtp + k)];
+      PoolStats& sender = res_.pools[static_cast<std::size_t>(src.pool)];
+      sender.network_bytes += bytes / pairs;
+      const int domain_gpus = sc_.cluster.system.scale_up.domain_gpus;
+      if (static_cast<int>(a.value()) / domain_gpus != static_cast<int>(b.value()) / domain_gpus)
+        sender.scale_out_bytes += bytes / pairs;
       net_.p2p(a, b, Bytes(bytes / pairs), [this, left, id, d, drank, reserved](Time) {
         if (--*left == 0) transfer_done(id, d, drank, reserved);
       });

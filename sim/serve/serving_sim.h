@@ -37,6 +37,9 @@ struct PoolStats {
   long long steps = 0;
   Duration busy{};  // summed over instances
   Duration attention{}, experts{}, communication{}, other{};  // summed over steps
+  // Bytes the pool's GPUs sent to other GPUs (the steps' collectives, and the KV caches a prefill pool hands
+  // over), and of those the bytes that left their scale-up domain.
+  double network_bytes = 0, scale_out_bytes = 0;
   double decode_seqs_per_rank_sum = 0;  // summed over steps: mean decode sequences per rank
   int max_decode_seqs_per_rank = 0;
   int peak_kv_blocks = 0;  // the fullest rank's peak

@@ -37,6 +37,8 @@ struct StepTiming {
   Duration experts{};      // routed + shared experts and dense FFN
   Duration communication{};  // all-to-all / all-reduce time on the critical path
   Duration other{};        // projections, norms, router, LM head, MTP drafts
+  double network_bytes = 0;    // moved between GPUs by the step's collectives (whole instance)
+  double scale_out_bytes = 0;  // of those, between scale-up domains (NICs / InfiniBand)
 };
 
 class StepTimer {

@@ -29,10 +29,15 @@ class FixedStepTimer final : public StepTimer {
 // Step times as doubles (seconds) for interpolation.
 struct Parts {
   double total = 0, attention = 0, experts = 0, communication = 0, other = 0;
-  Parts operator*(double w) const { return {total * w, attention * w, experts * w, communication * w, other * w}; }
+  double network_bytes = 0, scale_out_bytes = 0;
+  Parts operator*(double w) const {
+    return {total * w, attention * w, experts * w, communication * w, other * w, network_bytes * w,
+            scale_out_bytes * w};
+  }
   Parts operator+(const Parts& o) const {
-    return {total + o.total, attention + o.attention, experts + o.experts, communication + o.communication,
-            other + o.other};
+    return {total + o.total,         attention + o.attention, experts + o.experts,
+            communication + o.communication, other + o.other, network_bytes + o.network_bytes,
+            scale_out_bytes + o.scale_out_bytes};
   }
   Parts operator-(const Parts& o) const { return *this + o * -1.0; }
 };
@@ -102,6 +107,8 @@ class MoeStepTimer final : public StepTimer {
     t.experts = d(p.experts);
     t.communication = d(p.communication);
     t.other = d(p.other);
+    t.network_bytes = std::max(p.network_bytes, 0.0);
+    t.scale_out_bytes = std::max(p.scale_out_bytes, 0.0);
     return t;
   }
 
@@ -183,6 +190,10 @@ class MoeStepTimer final : public StepTimer {
     }
     for (int g = 0; g < kOpGroupCount; ++g) add(static_cast<OpGroup>(g), r.head_tail_seconds[static_cast<std::size_t>(g)]);
     p.total = to_seconds(r.step_time);
+    for (const CommReport& c : r.comms) {
+      p.network_bytes += c.bytes;
+      p.scale_out_bytes += c.scale_out_bytes;
+    }
     // The expansion runs the MTP module once; drafting d tokens runs it d times in sequence.
     if (sc_.mtp.depth > 1) {
       const double extra = mtp_layer * (sc_.mtp.depth - 1);

@@ -311,7 +311,8 @@ StepResult StepSimulator::Impl::report() const {
     r.mean_distinct_experts = distinct / draws;
   }
 
-  // Collectives by kind.
+  // Collectives by kind. The plan's GPUs are cluster GPUs 0 .. G-1, domain after domain.
+  const auto domain_gpus = static_cast<std::size_t>(std::max(1, setup.cluster.system.scale_up.domain_gpus));
   std::map<int, CommReport> by_kind;
   for (std::size_t c = 0; c < prog.comms.size(); ++c) {
     const auto& ci = prog.comms[c];
@@ -320,7 +321,11 @@ StepResult StepSimulator::Impl::report() const {
     cr.count += 1;
     const auto& m = *ci.matrix;
     for (std::size_t i = 0; i < G; ++i)
-      for (std::size_t j = 0; j < G; ++j) cr.bytes += i == j ? 0 : m[i * G + j];
+      for (std::size_t j = 0; j < G; ++j) {
+        if (i == j) continue;
+        cr.bytes += m[i * G + j];
+        if (i / domain_gpus != j / domain_gpus) cr.scale_out_bytes += m[i * G + j];
+      }
     if (rec.comm_first_send[c] >= 0)
       cr.mean_span_s += static_cast<double>(rec.comm_last_arrival[c] - rec.comm_first_send[c]) * 1e-12;
   }

@@ -94,6 +94,7 @@ struct CommReport {
   CommKind kind;
   int count = 0;             // collective instances in the step
   double bytes = 0;          // over the network (diagonal excluded), all instances
+  double scale_out_bytes = 0;  // of those, the bytes between GPUs of different scale-up domains
   double mean_span_s = 0;    // first send to last delivery, mean over instances
 };
 

@@ -152,6 +152,8 @@ TEST(Step, DeepSeekCommunicationBoundOverInfiniBand) {
   // 16% more bytes than ours; we land in its band.
   EXPECT_GT(tps, 60);
   EXPECT_LT(tps, 80);
+  // Every GPU is its own scale-up domain here: every byte leaves its domain.
+  for (const CommReport& c : analytic.comms) EXPECT_DOUBLE_EQ(c.scale_out_bytes, c.bytes);
   // The fluid (max-min) network cannot beat the bottleneck-link bound of the analytic rule.
   const StepResult fluid = comm_only(s, NetworkMode::kFluid);
   EXPECT_GE(fluid.step_time, analytic.step_time);
@@ -161,7 +163,12 @@ TEST(Step, DeepSeekCommunicationBoundOverNvlink) {
   StepSetup s = make("deepseek-r1", "gb200-nvl72", "tp=1,ep=72,redundant=32", 1, BatchShape::decode(72 * 64, 2000));
   const double achieved = s.cluster.system.scale_up.achieved_fraction;
   s.cluster.system.scale_up.achieved_fraction = 1.0;  // the bound takes the nominal NVLink bandwidth
-  const double tps = 1.0 / to_seconds(comm_only(s, NetworkMode::kAnalytic).step_time);
+  const StepResult nominal = comm_only(s, NetworkMode::kAnalytic);
+  const double tps = 1.0 / to_seconds(nominal.step_time);
+  for (const CommReport& c : nominal.comms) {  // one NVL72 rack: nothing leaves the domain
+    EXPECT_GT(c.bytes, 0);
+    EXPECT_EQ(c.scale_out_bytes, 0);
+  }
   // 900 GB/s: 64 x 8 x 71/72 x 21,744 B = 10.98 MB per GPU per layer = 12.2 us, + 2 collectives x 1 us NVLink
   // latency = 14.2 us x 58 = 0.82 ms: 1,215 tok/s, DeepSeek's ~1,200 for NVL72; the routing draw's busiest
   // link (~10-20% above the mean) pulls it down.

@@ -187,6 +187,14 @@ TEST(Serving, DisaggregationPaysTheKvTransfer) {
   EXPECT_NEAR(s_of(rec.finish), 30 * kMs + T, 1e-9);
   EXPECT_EQ(r.kv_transfers, 1);
   EXPECT_NEAR(r.kv_transfer_bytes, 1000 * bytes_per_token, 1e-6);
+  // The KV cache left node 0 over the prefill GPUs' NICs: the prefill pool sent it, all of it across domains;
+  // its NIC busy = 70.27 MB / (8 GPUs x 50 GB/s x makespan); fixed step times move no step bytes.
+  EXPECT_NEAR(r.pools[0].network_bytes, 1000 * bytes_per_token, 1e-3);
+  EXPECT_NEAR(r.pools[0].scale_out_bytes, 1000 * bytes_per_token, 1e-3);
+  EXPECT_EQ(r.pools[1].network_bytes, 0);
+  const obs::Summary sum = obs::summarize_run(sc, r);
+  EXPECT_NEAR(sum.pools[0].scale_out_link_busy, 1000 * bytes_per_token / (8 * 50e9 * sum.makespan_s), 1e-12);
+  EXPECT_EQ(sum.pools[0].scale_up_link_busy, 0);
 }
 
 TEST(Serving, DisaggregatedRunConservesRequests) {
