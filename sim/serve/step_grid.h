@@ -1,9 +1,9 @@
-// Interpolation grids for step times. A StepSimulator costs 0.1-0.2 s to set
-// up for one batch shape and tens of ms per run (measured, see
-// scenarios/RESULTS.md), far above the sub-millisecond per-step budget of a
-// serving run; so the step timer runs the step simulator exactly at grid
-// points of (sequences, context) or (prefill tokens, prefix) and interpolates
-// linearly between them. Along the context axis the step time is linear
+// Interpolation grids for step times. A step simulation costs milliseconds
+// (a few ms to rebatch the timer's one StepSimulator to a new shape, and
+// 4-15 ms per run: sim/step/README.md), far above the sub-millisecond per-step
+// budget of a serving run; so the step timer runs the step simulator exactly at
+// grid points of (sequences, context) or (prefill tokens, prefix) and
+// interpolates linearly between them. Along the context axis the step time is linear
 // between kinks of the roofline (attention cost is linear in cached tokens);
 // along the batch axis the grid is geometric (ratio <= 1.5). The disagreement
 // with direct step simulation is measured by tools/bench/serve_bench.cc.

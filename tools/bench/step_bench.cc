@@ -52,6 +52,23 @@ void BM_StepSetup(benchmark::State& state) {
     benchmark::DoNotOptimize(&sim);
   }
 }
+void BM_StepSetupUniform(benchmark::State& state) {
+  StepSetup s = ep72(state.range(0), StepMode::kDetailed, NetworkMode::kAnalytic);
+  s.routing = parse_routing("uniform", "bench");
+  for (auto _ : state) {
+    StepSimulator sim(s);
+    benchmark::DoNotOptimize(&sim);
+  }
+}
+// Moving one simulator to another batch (what the serving step timer does per grid point), 32 <-> 128 per GPU.
+void BM_StepRebatch(benchmark::State& state) {
+  StepSimulator sim(ep72(32, StepMode::kFast, NetworkMode::kAnalytic));
+  bool big = false;
+  for (auto _ : state) {
+    big = !big;
+    sim.rebatch(BatchShape::decode(72 * (big ? 128 : 32), 2000), Overlap::kNone);
+  }
+}
 
 // Agreement of the fast path with the detailed fluid engine: DeepSeek-R1 EP16 over two HGX H200 nodes
 // (InfiniBand between them), 64 decode sequences per GPU; counter fast_over_fluid = step-time ratio.
@@ -105,6 +122,8 @@ BENCHMARK(BM_StepDetailedAnalyticTbo)->Arg(32)->Arg(128)->Unit(benchmark::kMilli
 BENCHMARK(BM_StepFast)->Arg(8)->Arg(32)->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepDetailedFluid)->Arg(8)->Arg(32)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepSetup)->Arg(32)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepSetupUniform)->Arg(32)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StepRebatch)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DrawTokensZipf)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DrawTokensUniform)->Unit(benchmark::kMillisecond);
 
