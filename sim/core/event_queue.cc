@@ -8,10 +8,15 @@
 namespace moesim {
 namespace {
 
-// Bucket of a time relative to the current minimum: 0 when equal, else the
-// position of the highest differing bit + 1 (1..64).
+// Bucket of a time t >= last relative to the current minimum `last`: 0 when
+// equal, else 16 * d + v for the highest hexadecimal digit d where they differ
+// and t's digit v there (1..15, above last's), so buckets in index order hold
+// increasing times.
 inline std::size_t bucket_of(std::uint64_t t, std::uint64_t last) {
-  return static_cast<std::size_t>(std::bit_width(t ^ last));
+  const std::uint64_t x = t ^ last;
+  if (x == 0) return 0;
+  const int d = (std::bit_width(x) - 1) >> 2;
+  return static_cast<std::size_t>(d << 4) | static_cast<std::size_t>((t >> (4 * d)) & 15u);
 }
 
 }  // namespace
@@ -19,8 +24,8 @@ inline std::size_t bucket_of(std::uint64_t t, std::uint64_t last) {
 std::uint32_t EventQueue::claim(Time t, EventTag tag) {
   const std::int64_t ps = t.time_since_epoch().count();
   if (ps < 0 || static_cast<std::uint64_t>(ps) < floor_) {
-    throw std::logic_error("EventQueue::push: time " + std::to_string(ps) +
-                           " ps is before the last event taken out (" + std::to_string(floor_) + " ps)");
+    throw std::logic_error("EventQueue::push: time " + std::to_string(ps) + " ps is before the last event taken out (" +
+                           std::to_string(floor_) + " ps)");
   }
   if (next_seq_ >> (64 - kSlotBits)) throw std::length_error("EventQueue: more than 2^40 events scheduled");
   std::uint32_t slot;
@@ -30,15 +35,16 @@ std::uint32_t EventQueue::claim(Time t, EventTag tag) {
   } else {
     if (slot_count_ >= kSlotMask) throw std::length_error("EventQueue: more than 2^24 - 1 pending events");
     slot = slot_count_++;
-    if ((slot >> kChunkBits) >= chunks_.size()) chunks_.push_back(std::make_unique<Slot[]>(std::size_t{1} << kChunkBits));
+    if ((slot >> kChunkBits) >= chunks_.size())
+      chunks_.push_back(std::make_unique_for_overwrite<Slot[]>(std::size_t{1} << kChunkBits));
   }
   const auto ut = static_cast<std::uint64_t>(ps);
   if (ut < last_) rebase(ut);
   const std::uint64_t seq = next_seq_++;
   Slot& s = slot_at(slot);
   s.seq = seq;
-  s.tag = tag;
-  buckets_[bucket_of(ut, last_)].push_back(Entry{ut, seq << kSlotBits | slot});
+  ::new (static_cast<void*>(&s.tag)) EventTag(tag);
+  file(bucket_of(ut, last_), Entry{ut, seq << kSlotBits | slot});
   ++records_;
   ++live_;
   return slot;
@@ -80,10 +86,25 @@ bool EventQueue::refill() {
     if (head0_ < b0.size()) return true;
     b0.clear();
     head0_ = 0;
-    std::size_t i = 1;
-    while (i < buckets_.size() && buckets_[i].empty()) ++i;
-    if (i == buckets_.size()) return false;
+    std::size_t i = 0;
+    std::size_t w = 0;
+    while (w < kMaskWords && nonempty_[w] == 0) ++w;
+    if (w == kMaskWords) return false;
+    i = w * 64 + static_cast<std::size_t>(std::countr_zero(nonempty_[w]));
+    nonempty_[w] &= nonempty_[w] - 1;  // bucket i is emptied below
     std::vector<Entry>& bi = buckets_[i];
+    if (bi.size() == 1) {  // the common case: one record, the new minimum (unless stale)
+      const Entry e = bi[0];
+      bi.clear();
+      if (stale_ > 0 && stale(e)) {
+        --stale_;
+        --records_;
+        continue;
+      }
+      last_ = e.t;
+      b0.push_back(e);
+      return true;
+    }
     std::uint64_t m = UINT64_MAX;
     bool any_live = false;
     for (const Entry& e : bi) {
@@ -100,8 +121,8 @@ bool EventQueue::refill() {
       }
       const std::size_t nb = bucket_of(e.t, last_);
       // Records landing in the lowest buckets are popped soon: fetch their slots now.
-      if (nb <= 2) __builtin_prefetch(&slot_at(static_cast<std::uint32_t>(e.lo & kSlotMask)));
-      buckets_[nb].push_back(e);
+      if (nb < 32) __builtin_prefetch(&slot_at(static_cast<std::uint32_t>(e.lo & kSlotMask)));
+      file(nb, e);
     }
     bi.clear();
   }
@@ -116,7 +137,8 @@ void EventQueue::rebase(std::uint64_t t) {
   }
   head0_ = 0;
   last_ = t;
-  for (const Entry& e : scratch_) buckets_[bucket_of(e.t, last_)].push_back(e);
+  for (auto& m : nonempty_) m = 0;
+  for (const Entry& e : scratch_) file(bucket_of(e.t, last_), e);
 }
 
 Time EventQueue::next_time() {

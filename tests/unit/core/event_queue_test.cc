@@ -112,8 +112,8 @@ TEST(EventQueue, PushAfterPeekAtAnEarlierTimeStillPopsInOrder) {
   q.push(ps(5000), [] {}, {0, 3});
   EXPECT_EQ(drain(q, ps(10)), std::vector<int>{});  // peeked: the minimum is now 1000
   EXPECT_EQ(q.next_time(), ps(1000));
-  q.push(ps(20), [] {}, {0, 4});     // earlier than the peeked minimum, later than anything popped
-  q.push(ps(1000), [] {}, {0, 5});   // equal time: after 1 and 2
+  q.push(ps(20), [] {}, {0, 4});    // earlier than the peeked minimum, later than anything popped
+  q.push(ps(1000), [] {}, {0, 5});  // equal time: after 1 and 2
   EXPECT_EQ(drain(q), (std::vector<int>{4, 1, 2, 5, 3}));
   EXPECT_THROW(q.push(ps(10), [] {}), std::logic_error);  // before the last popped (5000)
 }
@@ -151,6 +151,57 @@ TEST(EventQueue, InterleavedPushPopMatchesASortedReference) {
     }
   }
   EXPECT_EQ(q.size(), ref.size());
+}
+
+// Times spread over many hexadecimal digits (1 ps to 2^60 ps ahead), groups of
+// equal times pushed at different moments (so they meet across
+// redistributions), and cancellations, against a sorted reference of (time, id).
+TEST(EventQueue, WideTimeSpreadEqualTimesAndCancelsMatchASortedReference) {
+  EventQueue q;
+  std::vector<std::pair<std::int64_t, int>> ref;  // (time, id): ids increase with insertion
+  std::vector<std::pair<EventId, int>> ids;
+  std::uint64_t x = 7;
+  auto rnd = [&] { return x = x * 6364136223846793005ull + 1442695040888963407ull, x >> 11; };
+  std::int64_t now = 0;
+  std::vector<std::int64_t> recent;  // times already used, to push equal times later
+  int id = 0;
+  for (int round = 0; round < 30000; ++round) {
+    for (int k = static_cast<int>(rnd() % 3); k > 0; --k) {
+      std::int64_t t;
+      const auto pick = rnd() % 8;
+      if (pick == 0 && !recent.empty()) {
+        t = recent[rnd() % recent.size()];  // an equal time, pushed later
+        if (t < now) t = now;
+      } else {
+        const int bits = 1 + static_cast<int>(rnd() % 60);
+        t = now + static_cast<std::int64_t>(rnd() & ((std::uint64_t{1} << bits) - 1));
+      }
+      recent.push_back(t);
+      if (recent.size() > 64) recent.erase(recent.begin());
+      ids.emplace_back(q.push(ps(t), [] {}, {0, static_cast<std::uint64_t>(id)}), id);
+      ref.emplace_back(t, id++);
+    }
+    if (rnd() % 5 == 0 && !ids.empty()) {
+      const auto [eid, victim] = ids[rnd() % ids.size()];
+      if (q.cancel(eid)) std::erase_if(ref, [&](const auto& r) { return r.second == victim; });
+    }
+    if (!ref.empty() && rnd() % 2 == 0) {
+      const auto best = std::min_element(ref.begin(), ref.end());
+      EventQueue::Popped ev;
+      ASSERT_TRUE(q.pop_until(kTimeMax, ev));
+      ASSERT_EQ(ev.time, ps(best->first)) << "round " << round;
+      ASSERT_EQ(static_cast<int>(ev.tag.entity), best->second) << "round " << round;
+      now = best->first;
+      ref.erase(best);
+    }
+  }
+  EXPECT_EQ(q.size(), ref.size());
+  std::sort(ref.begin(), ref.end());
+  EXPECT_EQ(drain(q), [&] {
+    std::vector<int> v;
+    for (const auto& r : ref) v.push_back(r.second);
+    return v;
+  }());
 }
 
 }  // namespace
