@@ -254,6 +254,7 @@ void FlowNetwork::add_faster(std::uint32_t l, double rate) {
 }
 
 void FlowNetwork::add_to_set(std::uint32_t slot) {
+  __builtin_prefetch(&flows_[slot]);  // read soon, when the sub-problem is built
   in_set_[slot] = 1;
   set_.push_back(slot);
 }

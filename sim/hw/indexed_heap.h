@@ -1,6 +1,9 @@
-// A binary min-heap of small integer ids keyed by int64, with the position of
+// A 4-ary min-heap of small integer ids keyed by int64, with the position of
 // each id tracked so that a key can be changed or removed in O(log n) (no
 // stale entries). Ties go to the lower id, so the order is deterministic.
+// Entries hold their key (no indirection in the comparisons); four children
+// per node halve the depth of a binary heap, and a node's children share a
+// cache line.
 #pragma once
 
 #include <cstdint>
@@ -13,80 +16,81 @@ class IndexedMinHeap {
   [[nodiscard]] bool empty() const { return heap_.empty(); }
   [[nodiscard]] std::size_t size() const { return heap_.size(); }
   [[nodiscard]] bool contains(std::uint32_t id) const { return id < pos_.size() && pos_[id] != kAbsent; }
-  [[nodiscard]] std::uint32_t top() const { return heap_.front(); }
-  [[nodiscard]] std::int64_t top_key() const { return key_[heap_.front()]; }
+  [[nodiscard]] std::uint32_t top() const { return heap_.front().id; }
+  [[nodiscard]] std::int64_t top_key() const { return heap_.front().key; }
 
   // Inserts id or changes its key.
   void set(std::uint32_t id, std::int64_t key) {
-    if (id >= pos_.size()) {
-      pos_.resize(id + 1, kAbsent);
-      key_.resize(id + 1, 0);
-    }
+    if (id >= pos_.size()) pos_.resize(id + 1, kAbsent);
     if (pos_[id] == kAbsent) {
-      key_[id] = key;
-      pos_[id] = static_cast<std::uint32_t>(heap_.size());
-      heap_.push_back(id);
-      up(pos_[id]);
+      heap_.push_back(Entry{key, id});
+      up(static_cast<std::uint32_t>(heap_.size() - 1), Entry{key, id});
       return;
     }
-    const std::int64_t old = key_[id];
-    key_[id] = key;
+    const std::uint32_t i = pos_[id];
+    const std::int64_t old = heap_[i].key;
     if (key < old) {
-      up(pos_[id]);
-    } else {
-      down(pos_[id]);
+      up(i, Entry{key, id});
+    } else if (key > old) {
+      down(i, Entry{key, id});
     }
   }
 
   void erase(std::uint32_t id) {
     if (!contains(id)) return;
     const std::uint32_t i = pos_[id];
-    const std::uint32_t last = heap_.back();
+    const Entry last = heap_.back();
     heap_.pop_back();
     pos_[id] = kAbsent;
-    if (last == id) return;
-    heap_[i] = last;
-    pos_[last] = i;
-    up(i);
-    down(pos_[last]);
+    if (last.id == id) return;
+    if (less(last, heap_[i])) {
+      up(i, last);
+    } else {
+      down(i, last);
+    }
   }
 
  private:
+  struct Entry {
+    std::int64_t key;
+    std::uint32_t id;
+  };
   static constexpr std::uint32_t kAbsent = 0xffffffffu;
-  [[nodiscard]] bool less(std::uint32_t a, std::uint32_t b) const {
-    return key_[a] < key_[b] || (key_[a] == key_[b] && a < b);
+  static bool less(const Entry& a, const Entry& b) { return a.key < b.key || (a.key == b.key && a.id < b.id); }
+  void place(std::uint32_t i, const Entry& e) {
+    heap_[i] = e;
+    pos_[e.id] = i;
   }
-  void place(std::uint32_t i, std::uint32_t id) {
-    heap_[i] = id;
-    pos_[id] = i;
-  }
-  void up(std::uint32_t i) {
-    const std::uint32_t id = heap_[i];
+  // Moves e, destined for slot i, towards the root.
+  void up(std::uint32_t i, const Entry e) {
     while (i > 0) {
-      const std::uint32_t parent = (i - 1) / 2;
-      if (!less(id, heap_[parent])) break;
+      const std::uint32_t parent = (i - 1) / 4;
+      if (!less(e, heap_[parent])) break;
       place(i, heap_[parent]);
       i = parent;
     }
-    place(i, id);
+    place(i, e);
   }
-  void down(std::uint32_t i) {
-    const std::uint32_t id = heap_[i];
+  // Moves e, destined for slot i, towards the leaves.
+  void down(std::uint32_t i, const Entry e) {
     const auto n = static_cast<std::uint32_t>(heap_.size());
     while (true) {
-      std::uint32_t c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && less(heap_[c + 1], heap_[c])) ++c;
-      if (!less(heap_[c], id)) break;
+      const std::uint32_t first = 4 * i + 1;
+      if (first >= n) break;
+      std::uint32_t c = first;
+      const std::uint32_t end = first + 4 < n ? first + 4 : n;
+      for (std::uint32_t k = first + 1; k < end; ++k) {
+        if (less(heap_[k], heap_[c])) c = k;
+      }
+      if (!less(heap_[c], e)) break;
       place(i, heap_[c]);
       i = c;
     }
-    place(i, id);
+    place(i, e);
   }
 
-  std::vector<std::uint32_t> heap_;
+  std::vector<Entry> heap_;
   std::vector<std::uint32_t> pos_;
-  std::vector<std::int64_t> key_;
 };
 
 }  // namespace moesim
