@@ -278,7 +278,7 @@ void FlowNetwork::repair() {
     }
   }
   while (true) {
-    if (set_.size() * 4 > active_.size()) {
+    if (set_.size() * 2 > active_.size()) {  // a repair this large costs more than a full solve
       clear_set();
       predict_changed(now);
       solve();

@@ -8,17 +8,25 @@
 //   - at a completion the finished flows leave their links; the old rates stay
 //     if every flow on those links still has a bottleneck (a saturated link on
 //     which no flow gets more, or its own cap), which by the bottleneck theorem
-//     means they are still the max-min allocation; otherwise a local repair:
-//     the flows without a bottleneck are re-solved on the capacity the others
-//     leave (a small MaxMinSolver problem), the bottleneck condition is checked
-//     again on every link those flows cross, and flows that block it (faster
-//     flows on a failing flow's links) join the set until it holds -- the
-//     result is exactly the max-min allocation. A set beyond a quarter of the
-//     active flows falls back to a full solve (MaxMinSolver, O(F*k + L*steps)).
-//     Only flows whose rate changed get their remaining bytes advanced and a
-//     new predicted finish;
+//     means they are still the max-min allocation. Only links that were
+//     saturated can have been someone's bottleneck, and only flows at such a
+//     link's largest rate can have lost it: those are checked (per-link flows,
+//     rates and exact largest rate in a LinkFlowIndex). Otherwise a local
+//     repair: the flows without a bottleneck form a set, grown at once by the
+//     faster flows on saturated links that hold them back; the set is re-solved
+//     on the capacity the others leave (a small MaxMinSolver problem; a link
+//     only one set flow crosses enters as that flow's cap), the bottleneck
+//     condition is checked again on the links whose saturation or largest rate
+//     changed and on the constraint that fixed each set flow, and flows that
+//     fail it (with the faster flows on their links) join the set until it
+//     holds -- the result is exactly the max-min allocation (up to rounding:
+//     tests and links compare with a relative tolerance of 1e-9, and a new
+//     rate within 1e-12 of the old one is not applied). A set beyond half of
+//     the active flows falls back to a full solve (MaxMinSolver,
+//     O(F*k + L*steps)). Only flows whose rate changed get their remaining
+//     bytes advanced and, once per completion instant, a new predicted finish;
 //   - one simulator event is kept for the earliest predicted finish
-//     (an indexed heap of predicted finishes, updated in place).
+//     (a 4-ary indexed heap of predicted finishes, updated in place).
 // Finish times are rounded up to the picosecond (a flow never ends early).
 // The FlowNetwork must outlive the events it schedules (it captures `this`).
 #pragma once
