@@ -246,6 +246,7 @@ void FlowNetwork::completion_event() {
 }
 
 void FlowNetwork::add_faster(std::uint32_t l, double rate) {
+  if (links_.max_rate(l) <= rate) return;  // none faster
   const std::span<const double> r = links_.rates(l);
   const std::span<const std::uint32_t> e = links_.entries(l);
   for (std::size_t i = 0; i < r.size(); ++i) {
