@@ -822,6 +822,462 @@ __global__ void __launch_bounds__(256 * MT, (MT == 1 ? 2 : 1)) mla_fp8_kernel(co
   }
 }
 
+// ---------------------------------------------------------------------------
+// FP8 cache, h = 32: wgmma kernel (mla_wg_kernel; sm_90a).
+//
+// One block of two warpgroups per SM, 64-token tiles (cp.async, 3 stages, same raw
+// tile layout as mla_fp8_kernel). Warpgroup wg owns latent chunks 2wg, 2wg+1 (value
+// dims 256wg..256wg+255) and rope k-steps 2wg, 2wg+1. Both products on wgmma with
+// the cache side as the register A operand (so M = 64 tokens / 64 value dims and
+// no head padding), converted from e4m3 with one cvt.rn.f16x2.e4m3x2 per pair:
+//   S^T = K Q^T  : m64n32k16, A = K (64 tokens x 16 dims, from the raw tile; the k
+//                  order inside each 64-dim block is permuted so one 16-byte load
+//                  feeds 4 k-steps), B = Q' (f16, 2^e-scaled; permuted the same way)
+//                  from shared memory; per-chunk accumulators folded with the
+//                  per-token scales in fp32; rope in bf16 (A by ldmatrix).
+//                  The two warpgroups' partial S (8 KB each) are exchanged through
+//                  shared memory: S = mine + other in both (a + b == b + a, so the
+//                  softmax below is computed identically by both).
+//   softmax      : per head = per column of S^T: max over the warp's 16 tokens by
+//                  shuffles, over the 4 warps through shared memory; running m, l,
+//                  kr per thread (replicated); P'_c = P * s_c[token] * 2^kr (f16,
+//                  < 2^7) -> shared memory transposed by stmatrix.trans ([head][token],
+//                  K-major core matrices).
+//   O^T += V^T P'^T : m64n32k16, A = V^T (64 value dims x 16 tokens, gathered from
+//                  four token rows with PRMT + the same cvt; value-dim order permuted
+//                  inside each 32-dim group, undone in the epilogue), B = P'_c.
+// O^T accumulators: 4 m-tiles x 16 fp32 per thread. No swizzle: every B operand is
+// stored as 8x16-byte core matrices, k-step K at K*1024, core (n-group, k-group) at
+// +256*ng + 128*kg.
+// ---------------------------------------------------------------------------
+#ifndef MLA_WG_SWAP
+#define MLA_WG_SWAP 0  // dev: 1 swaps the descriptor's LBO/SBO roles
+#endif
+__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
+  constexpr uint64_t kdir = 128, ndir = 256;  // byte strides of core matrices along K and N
+  constexpr uint64_t lbo = MLA_WG_SWAP ? ndir : kdir, sbo = MLA_WG_SWAP ? kdir : ndir;
+  return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((lbo >> 4) << 16) | ((sbo >> 4) << 32);
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+__device__ __forceinline__ void wg_reg_fence(float (&d)[16]) {
+#pragma unroll
+  for (int i = 0; i < 16; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+#define MLA_WG_D16                                                                                                  \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),       \
+      "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+// D[64x32] (+)= A[64x16] (registers) * B[16x32] (shared, K-major).
+template <bool ACC>
+__device__ __forceinline__ void wg_mma_f16(float (&d)[16], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %21, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15},"
+      " {%16,%17,%18,%19}, %20, p, 1, 1, 0;\n}\n"
+      : MLA_WG_D16
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(ACC ? 1 : 0));
+}
+template <bool ACC>
+__device__ __forceinline__ void wg_mma_bf16(float (&d)[16], const uint32_t (&a)[4], uint64_t db) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %21, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15},"
+      " {%16,%17,%18,%19}, %20, p, 1, 1, 0;\n}\n"
+      : MLA_WG_D16
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(ACC ? 1 : 0));
+}
+__device__ __forceinline__ void stsm_x4_t(uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(addr), "r"(r0), "r"(r1),
+               "r"(r2), "r"(r3)
+               : "memory");
+}
+__device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void bar_wg(int id) { asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory"); }
+
+struct WgCfg {
+  static constexpr int NT = 256, BN = 64, NST = 3, HB = 32;
+  static constexpr int LAT = BN * 512, ROPE = BN * 128, SC = BN * 16;
+  static constexpr int STAGE = LAT + ROPE + SC;          // 41984
+  static constexpr int Q_OFF = NST * STAGE;              // 36 k-steps x 1 KB
+  static constexpr int P_OFF = Q_OFF + 36 * 1024;        // [wg][chunk][kstep] x 1 KB
+  static constexpr int X_OFF = P_OFF + 16 * 1024;        // partial S [wg][4][128] float4
+  static constexpr int R_OFF = X_OFF + 16 * 1024;        // red [wg][warp][t4][8] floats
+  static constexpr int F_OFF = R_OFF + 2 * 4 * 32 * 4;   // smx [wg][4], qmax [8]
+  static constexpr int SMEM = F_OFF + 16 * 4;
+  static_assert(SMEM <= 227 * 1024, "shared memory");
+};
+
+__global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
+  using C = WgCfg;
+  constexpr int NT = C::NT, BN = C::BN, NST = C::NST;
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* sStage = smem;
+  uint8_t* sQ = smem + C::Q_OFF;
+  uint8_t* sP = smem + C::P_OFF;
+  float4* sX = reinterpret_cast<float4*>(smem + C::X_OFF);
+  float* sRed = reinterpret_cast<float*>(smem + C::R_OFF);
+  float* sSmx = reinterpret_cast<float*>(smem + C::F_OFF);
+  float* sQmax = sSmx + 8;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wg = tid >> 7, wl = warp & 3, wtid = tid & 127;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int split = blockIdx.x, b = blockIdx.y;
+  const int tok0 = split * p.split_len;
+  const int tok1 = min(p.s, tok0 + p.split_len);
+  const int ntiles = (tok1 - tok0 + BN - 1) / BN;
+  if (ntiles <= 0) return;  // never: the host picks splits that all hold tokens
+
+  const uint8_t* kvb = p.kv + (size_t)b * p.s * FP8_ROW;
+  auto load_tile = [&](int tt, int stage) {
+    const int first = tok0 + tt * BN;
+    const int nvalid = tok1 - first;
+    const uint8_t* rows = kvb + (size_t)first * FP8_ROW;
+    const uint32_t lat = smem_u32(sStage + stage * C::STAGE), rope = lat + C::LAT, sc = rope + C::ROPE;
+    const int q = tid & 31;
+#pragma unroll
+    for (int k = 0; k < BN * 32 / NT; ++k) {
+      const int r = (tid >> 5) + k * (NT / 32);
+      const bool valid = r < nvalid;
+      cp_async16(lat + r * 512 + ((q ^ f8sw(r)) << 4), rows + (valid ? r * FP8_ROW : 0) + q * 16, valid);
+    }
+#pragma unroll
+    for (int k = 0; k < BN * 8 / NT; ++k) {
+      const int r = (tid >> 3) + k * (NT / 8), qr8 = tid & 7;
+      const bool valid = r < nvalid;
+      cp_async16(rope + r * 128 + ((qr8 ^ (r & 7)) << 4), rows + (valid ? r * FP8_ROW : 0) + FP8_ROPE_OFF + qr8 * 16,
+                 valid);
+    }
+    if (tid < BN) {
+      const bool valid = tid < nvalid;
+      cp_async16(sc + tid * 16, rows + (valid ? tid * FP8_ROW : 0) + FP8_SCALE_OFF, valid);
+    }
+  };
+#pragma unroll
+  for (int i = 0; i < NST - 1; ++i) {
+    if (i < ntiles) load_tile(i, i);
+    cp_async_commit();
+  }
+
+  // ---- Q -> shared: f16(q * 2^qe) latent (k order permuted), bf16 rope ----
+  const __nv_bfloat16* qb = p.q + (size_t)b * p.h * D;
+  {
+    float mx = 0.f;
+    for (int i = tid; i < 32 * 64; i += NT) {
+      const uint4 v = __ldg(reinterpret_cast<const uint4*>(qb + (size_t)(i >> 6) * D + (i & 63) * 8));
+      const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const float2 f = __bfloat1622float2(h2[k]);
+        mx = fmaxf(mx, fmaxf(fabsf(f.x), fabsf(f.y)));
+      }
+    }
+    mx = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx)));
+    if (lane == 0) sQmax[warp] = mx;
+  }
+  __syncthreads();
+  float qmax = 0.f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) qmax = fmaxf(qmax, sQmax[w]);
+  const int qe = min(100, max(-100, 13 - exponent_of(qmax)));
+  const float qsc = pow2i(qe);
+  const float fq = pow2i(-qe) * p.scale_log2;
+  for (int i = tid; i < 32 * 128; i += NT) {  // (head n, 4 latent dims d..d+3)
+    const int n = i >> 7, d = (i & 127) * 4;
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(qb + (size_t)n * D + d));
+    const float2 f0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.x));
+    const float2 f1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.y));
+    const int K = 8 * (d >> 7) + 4 * ((d >> 6) & 1) + ((d >> 2) & 3), tq = (d >> 4) & 3;
+    uint8_t* base = sQ + K * 1024 + (n >> 3) * 256 + (n & 7) * 16 + tq * 4;
+    *reinterpret_cast<uint32_t*>(base) = f16x2_bits(f0.x * qsc, f0.y * qsc);
+    *reinterpret_cast<uint32_t*>(base + 128) = f16x2_bits(f1.x * qsc, f1.y * qsc);
+  }
+  for (int i = tid; i < 32 * 32; i += NT) {  // (head n, rope pair)
+    const int n = i >> 5, d = (i & 31) * 2;
+    const uint32_t v = __ldg(reinterpret_cast<const uint32_t*>(qb + (size_t)n * D + 512 + d));
+    const int K = 32 + (d >> 4), kk = d & 15;
+    *reinterpret_cast<uint32_t*>(sQ + K * 1024 + (n >> 3) * 256 + (kk >> 3) * 128 + (n & 7) * 16 + (kk & 7) * 2) = v;
+  }
+  fence_async_smem();
+  const uint32_t sQb = smem_u32(sQ);
+  const uint32_t sPw = smem_u32(sP) + wg * 8192;
+
+  // Per-thread softmax state for heads 8j + 2t4 + e (k = 2j + e), replicated.
+  float m_run[8], l_run[8];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) { m_run[k] = -INFINITY; l_run[k] = 0.f; }
+  int kr = 100;
+  float oacc[4][16];
+#pragma unroll
+  for (int m = 0; m < 4; ++m)
+#pragma unroll
+    for (int i = 0; i < 16; ++i) oacc[m][i] = 0.f;
+
+  const int rg = 16 * wl + g;  // token rows rg, rg + 8 of the tile (S phase)
+
+  for (int tt = 0; tt < ntiles; ++tt) {
+    cp_async_wait<NST - 2>();
+    __syncthreads();  // (A) tile tt resident; tile tt-1 fully consumed
+    if (tt + NST - 1 < ntiles) load_tile(tt + NST - 1, (tt + NST - 1) % NST);
+    cp_async_commit();
+    const uint8_t* sLat = sStage + (tt % NST) * C::STAGE;
+    const uint32_t sRope = smem_u32(sLat + C::LAT);
+    const float* sSc = reinterpret_cast<const float*>(sLat + C::LAT + C::ROPE);
+
+    // ---- S^T partial: chunks 2wg, 2wg+1 and rope k-steps 2wg, 2wg+1 ----
+    float sv[16];
+    {
+      float acc0[16], acc1[16], accr[16];
+      uint32_t ak[2][2][4][4];
+#pragma unroll
+      for (int ci = 0; ci < 2; ++ci)
+#pragma unroll
+        for (int blk = 0; blk < 2; ++blk) {
+          const int ch = 8 * (2 * wg + ci) + 4 * blk + t4;
+          const uint4 r0 = *reinterpret_cast<const uint4*>(sLat + rg * 512 + ((ch ^ f8sw(rg)) << 4));
+          const uint4 r1 = *reinterpret_cast<const uint4*>(sLat + (rg + 8) * 512 + ((ch ^ f8sw(rg + 8)) << 4));
+          const uint32_t w0[4] = {r0.x, r0.y, r0.z, r0.w}, w1[4] = {r1.x, r1.y, r1.z, r1.w};
+#pragma unroll
+          for (int ks = 0; ks < 4; ++ks) {
+            cvt_e4m3x4(w0[ks], ak[ci][blk][ks][0], ak[ci][blk][ks][2]);
+            cvt_e4m3x4(w1[ks], ak[ci][blk][ks][1], ak[ci][blk][ks][3]);
+          }
+        }
+      uint32_t ar[2][4];
+#pragma unroll
+      for (int rr = 0; rr < 2; ++rr) {
+        const int row = 16 * wl + (lane & 15), ch = 2 * (2 * wg + rr) + (lane >> 4);
+        ldsm_x4(sRope + row * 128 + ((ch ^ (row & 7)) << 4), ar[rr][0], ar[rr][1], ar[rr][2], ar[rr][3]);
+      }
+      wg_fence();
+#pragma unroll
+      for (int blk = 0; blk < 2; ++blk)
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks) {
+          const int K0 = 8 * (2 * wg) + 4 * blk + ks;
+          if (blk == 0 && ks == 0) {
+            wg_mma_f16<false>(acc0, ak[0][blk][ks], wg_desc(sQb + K0 * 1024));
+            wg_mma_f16<false>(acc1, ak[1][blk][ks], wg_desc(sQb + (K0 + 8) * 1024));
+          } else {
+            wg_mma_f16<true>(acc0, ak[0][blk][ks], wg_desc(sQb + K0 * 1024));
+            wg_mma_f16<true>(acc1, ak[1][blk][ks], wg_desc(sQb + (K0 + 8) * 1024));
+          }
+        }
+      wg_mma_bf16<false>(accr, ar[0], wg_desc(sQb + (32 + 2 * wg) * 1024));
+      wg_mma_bf16<true>(accr, ar[1], wg_desc(sQb + (33 + 2 * wg) * 1024));
+      wg_commit();
+      wg_wait<0>();
+      wg_reg_fence(acc0);
+      wg_reg_fence(acc1);
+      wg_reg_fence(accr);
+      const float2 s0 = *reinterpret_cast<const float2*>(sSc + rg * 4 + 2 * wg);
+      const float2 s1 = *reinterpret_cast<const float2*>(sSc + (rg + 8) * 4 + 2 * wg);
+      const float fa[2] = {s0.x * fq, s1.x * fq}, fb[2] = {s0.y * fq, s1.y * fq};
+#pragma unroll
+      for (int i = 0; i < 16; ++i) {
+        const int hr = (i >> 1) & 1;
+        sv[i] = fmaf(acc0[i], fa[hr], fmaf(acc1[i], fb[hr], accr[i] * p.scale_log2));
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        sX[(wg * 4 + j) * 128 + wtid] = make_float4(sv[4 * j], sv[4 * j + 1], sv[4 * j + 2], sv[4 * j + 3]);
+    }
+    __syncthreads();  // (B) both partials written
+    {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float4 o = sX[((1 - wg) * 4 + j) * 128 + wtid];
+        sv[4 * j] += o.x; sv[4 * j + 1] += o.y; sv[4 * j + 2] += o.z; sv[4 * j + 3] += o.w;
+      }
+    }
+    const int first = tok0 + tt * BN;
+    if (first + BN > tok1) {  // partial tile: mask rows past the split
+      const bool v0 = first + rg < tok1, v1 = first + rg + 8 < tok1;
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+        if (!(((i >> 1) & 1) ? v1 : v0)) sv[i] = -INFINITY;
+    }
+    // Column (head) max over the tile, tile max |scale| of this warpgroup's chunks.
+    float cm[8];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      cm[2 * j] = fmaxf(sv[4 * j], sv[4 * j + 2]);
+      cm[2 * j + 1] = fmaxf(sv[4 * j + 1], sv[4 * j + 3]);
+    }
+#pragma unroll
+    for (int off = 4; off < 32; off <<= 1)
+#pragma unroll
+      for (int k = 0; k < 8; ++k) cm[k] = fmaxf(cm[k], __shfl_xor_sync(0xffffffffu, cm[k], off));
+    float* red = sRed + wg * 128;
+    if (g == 0) {
+      *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8) = make_float4(cm[0], cm[1], cm[2], cm[3]);
+      *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8 + 4) = make_float4(cm[4], cm[5], cm[6], cm[7]);
+    }
+    {
+      const float2 s0 = *reinterpret_cast<const float2*>(sSc + rg * 4 + 2 * wg);
+      const float2 s1 = *reinterpret_cast<const float2*>(sSc + (rg + 8) * 4 + 2 * wg);
+      const float smx = fmaxf(fmaxf(fabsf(s0.x), fabsf(s0.y)), fmaxf(fabsf(s1.x), fabsf(s1.y)));
+      const uint32_t u = __reduce_max_sync(0xffffffffu, __float_as_uint(smx));
+      if (lane == 0) sSmx[wg * 4 + wl] = __uint_as_float(u);
+    }
+    bar_wg(1 + wg);
+    float tmax[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) tmax[k] = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < 4; ++w) {
+      const float4 x0 = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8);
+      const float4 x1 = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8 + 4);
+      tmax[0] = fmaxf(tmax[0], x0.x); tmax[1] = fmaxf(tmax[1], x0.y);
+      tmax[2] = fmaxf(tmax[2], x0.z); tmax[3] = fmaxf(tmax[3], x0.w);
+      tmax[4] = fmaxf(tmax[4], x1.x); tmax[5] = fmaxf(tmax[5], x1.y);
+      tmax[6] = fmaxf(tmax[6], x1.z); tmax[7] = fmaxf(tmax[7], x1.w);
+    }
+    const float smax = fmaxf(fmaxf(sSmx[wg * 4], sSmx[wg * 4 + 1]), fmaxf(sSmx[wg * 4 + 2], sSmx[wg * 4 + 3]));
+    const int kold = kr;
+    kr = max(-100, min(kr, 6 - exponent_of(smax)));  // max |s| * 2^kr < 2^7
+    const float pw = pow2i(kr), kf = pow2i(max(-126, kr - kold));
+    float fac[8];
+    bool rescale = false;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      const float mnew = fmaxf(m_run[k], tmax[k]);
+      const float alpha = ex2f(m_run[k] - mnew);
+      m_run[k] = mnew;
+      fac[k] = alpha * kf;
+      l_run[k] *= alpha;
+      rescale |= fac[k] != 1.f;
+    }
+    float pv[16];
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int k = 2 * j + (e & 1);
+        pv[4 * j + e] = ex2f(sv[4 * j + e] - m_run[k]);
+        l_run[k] += pv[4 * j + e];
+      }
+    // P'_c (c = 2wg + ci) -> shared, transposed: core (head group j, token half th) of k-step wl.
+    {
+      const float2 s0 = *reinterpret_cast<const float2*>(sSc + rg * 4 + 2 * wg);
+      const float2 s1 = *reinterpret_cast<const float2*>(sSc + (rg + 8) * 4 + 2 * wg);
+      const float cs[2][2] = {{s0.x * pw, s1.x * pw}, {s0.y * pw, s1.y * pw}};  // [ci][th]
+      const int mi = lane >> 3, r = lane & 7;
+#pragma unroll
+      for (int ci = 0; ci < 2; ++ci) {
+        uint32_t pr[4][2];  // [j][th]
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+          for (int th = 0; th < 2; ++th)
+            pr[j][th] = f16x2_bits(pv[4 * j + 2 * th] * cs[ci][th], pv[4 * j + 2 * th + 1] * cs[ci][th]);
+        const uint32_t base = sPw + (ci * 4 + wl) * 1024 + (mi & 1) * 128 + r * 16;
+        stsm_x4_t(base + (mi >> 1) * 256, pr[0][0], pr[0][1], pr[1][0], pr[1][1]);
+        stsm_x4_t(base + (2 + (mi >> 1)) * 256, pr[2][0], pr[2][1], pr[3][0], pr[3][1]);
+      }
+    }
+    if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+      for (int m = 0; m < 4; ++m)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) oacc[m][4 * j + e] *= fac[2 * j + (e & 1)];
+    }
+    fence_async_smem();
+    bar_wg(1 + wg);  // (C) this warpgroup's P' complete
+
+    // ---- O^T += V^T P'^T: value dims 256wg + 128G + 32wl + 4g + (2h + f) = m-tile 2G+h, row 16wl+g+8f ----
+    {
+#pragma unroll
+      for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
+      wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) {
+        const int T0 = 16 * ks + 2 * t4;
+        uint32_t av[2][2][4];  // [G][h][4]
+#pragma unroll
+        for (int G = 0; G < 2; ++G) {
+          const int db = 256 * wg + 128 * G + 32 * wl + 4 * g;
+          const int ch = db >> 4, wi = db & 15;
+          const uint32_t w0 = *reinterpret_cast<const uint32_t*>(sLat + T0 * 512 + ((ch ^ f8sw(T0)) << 4) + wi);
+          const uint32_t w1 =
+              *reinterpret_cast<const uint32_t*>(sLat + (T0 + 1) * 512 + ((ch ^ f8sw(T0 + 1)) << 4) + wi);
+          const uint32_t w2 =
+              *reinterpret_cast<const uint32_t*>(sLat + (T0 + 8) * 512 + ((ch ^ f8sw(T0 + 8)) << 4) + wi);
+          const uint32_t w3 =
+              *reinterpret_cast<const uint32_t*>(sLat + (T0 + 9) * 512 + ((ch ^ f8sw(T0 + 9)) << 4) + wi);
+          // e = dim offset 0..3: (T0,T1) pair and (T2,T3) pair.
+          uint32_t lo01, hi01, lo23, hi23, lo01b, hi01b, lo23b, hi23b;
+          cvt_e4m3x4(prmt(w0, w1, 0x5140), lo01, hi01);    // e=0, e=1 (T0,T1)
+          cvt_e4m3x4(prmt(w0, w1, 0x7362), lo23, hi23);    // e=2, e=3 (T0,T1)
+          cvt_e4m3x4(prmt(w2, w3, 0x5140), lo01b, hi01b);  // e=0, e=1 (T2,T3)
+          cvt_e4m3x4(prmt(w2, w3, 0x7362), lo23b, hi23b);  // e=2, e=3 (T2,T3)
+          av[G][0][0] = lo01; av[G][0][1] = hi01; av[G][0][2] = lo01b; av[G][0][3] = hi01b;
+          av[G][1][0] = lo23; av[G][1][1] = hi23; av[G][1][2] = lo23b; av[G][1][3] = hi23b;
+        }
+#pragma unroll
+        for (int G = 0; G < 2; ++G) {
+          const uint64_t dp = wg_desc(sPw + (G * 4 + ks) * 1024);
+          wg_mma_f16<true>(oacc[2 * G], av[G][0], dp);
+          wg_mma_f16<true>(oacc[2 * G + 1], av[G][1], dp);
+        }
+      }
+      wg_commit();
+      wg_wait<0>();
+#pragma unroll
+      for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
+    }
+  }
+
+  // ---- epilogue: l over the warpgroup's tokens, O = O^T * 2^-kr / l ----
+#pragma unroll
+  for (int off = 4; off < 32; off <<= 1)
+#pragma unroll
+    for (int k = 0; k < 8; ++k) l_run[k] += __shfl_xor_sync(0xffffffffu, l_run[k], off);
+  __syncthreads();  // sRed reuse
+  float* red = sRed + wg * 128;
+  if (g == 0) {
+    *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8) = make_float4(l_run[0], l_run[1], l_run[2], l_run[3]);
+    *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8 + 4) = make_float4(l_run[4], l_run[5], l_run[6], l_run[7]);
+  }
+  bar_wg(1 + wg);
+  float lt[8];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) lt[k] = 0.f;
+#pragma unroll
+  for (int w = 0; w < 4; ++w)
+#pragma unroll
+    for (int k = 0; k < 8; ++k) lt[k] += red[w * 32 + t4 * 8 + k];
+  const float kscale = pow2i(-kr);
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int head = 8 * j + 2 * t4 + e, k = 2 * j + e;
+      const float inv = kscale / lt[k];
+      const size_t bh = (size_t)b * p.h + head;
+#pragma unroll
+      for (int G = 0; G < 2; ++G) {
+        const int d0 = 256 * wg + 128 * G + 32 * wl + 4 * g;
+        float v[4];
+#pragma unroll
+        for (int idx = 0; idx < 4; ++idx) v[idx] = oacc[2 * G + (idx >> 1)][4 * j + 2 * (idx & 1) + e] * inv;
+        if (p.nsplit == 1) {
+          uint2 o;
+          o.x = bf16x2_bits(v[0], v[1]);
+          o.y = bf16x2_bits(v[2], v[3]);
+          *reinterpret_cast<uint2*>(p.out + bh * DV + d0) = o;
+        } else {
+          *reinterpret_cast<float4*>(p.opart + (bh * p.nsplit + split) * DV + d0) = make_float4(v[0], v[1], v[2], v[3]);
+        }
+      }
+      if (p.nsplit > 1 && wg == 0 && wl == 0 && g == 0) p.lse[bh * p.nsplit + split] = m_run[k] + log2f(lt[k]);
+    }
+}
+
 // One block of 128 threads per (b, head): combine the splits.
 __global__ void __launch_bounds__(128) mla_combine_kernel(const float* __restrict__ opart, const float* __restrict__ lse,
                                                           int nsplit, __nv_bfloat16* __restrict__ out) {
@@ -858,6 +1314,16 @@ struct Plan {
   int MT, BN, hb, hg, nsplit, split_len;
 };
 
+// fp8 h=32 runs mla_wg_kernel; MOESIM_MLA_F8H32=old (dev knob, for A/B runs) keeps the
+// shared-memory dequantisation kernel.
+bool use_wg_kernel() {
+  static const bool v = [] {
+    const char* e = std::getenv("MOESIM_MLA_F8H32");
+    return !(e && std::string(e) == "old");
+  }();
+  return v;
+}
+
 Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   Plan pl{};
   if (h % 64 == 0) pl.MT = 4;
@@ -883,7 +1349,8 @@ Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   // wave-quantisation gain (a dev version took 18 splits at h=32 B=256 s=32768 without
   // it). The other plans are unchanged.
   const double tile_bytes = (double)pl.BN * FP8_ROW;
-  const double combine_tiles = (fp8 && pl.MT == 1) ? (double)pl.hb * DV * 4 * 2 / tile_bytes : 0.0;
+  const double combine_tiles =
+      (fp8 && (pl.MT == 1 || (pl.MT == 2 && use_wg_kernel()))) ? (double)pl.hb * DV * 4 * 2 / tile_bytes : 0.0;
   for (int ns = 1; ns <= maxns; ++ns) {
     long blocks = base * ns;
     long waves = (blocks + slots - 1) / slots;
@@ -927,6 +1394,17 @@ void launch_f8(const Plan& pl, const MlaParams& p, cudaStream_t st) {
   CUSTOM_CHECK_LAUNCH();
 }
 
+void launch_wg(const Plan& pl, const MlaParams& p, cudaStream_t st) {
+  static bool attr_set = false;
+  if (!attr_set) {
+    MOESIM_CUDA_CHECK(cudaFuncSetAttribute(mla_wg_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, WgCfg::SMEM));
+    attr_set = true;
+  }
+  dim3 grid(pl.nsplit, p.B, 1);
+  mla_wg_kernel<<<grid, WgCfg::NT, WgCfg::SMEM, st>>>(p);
+  CUSTOM_CHECK_LAUNCH();
+}
+
 struct MlaWork {
   DevBuf<float> opart, lse;
 };
@@ -945,7 +1423,10 @@ void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t*
   }
   // Configurations (heads per block, tile tokens, cp.async stages): see NOTES.md.
   if (pl.MT == 4) { if (fp8) launch_cfg<4, 32, true, 4>(pl, p, st); else launch_cfg<4, 64, false, 2>(pl, p, st); }
-  else if (pl.MT == 2) { if (fp8) launch_cfg<2, 64, true, 2>(pl, p, st); else launch_cfg<2, 64, false, 2>(pl, p, st); }
+  else if (pl.MT == 2) {
+    if (fp8) { if (use_wg_kernel()) launch_wg(pl, p, st); else launch_cfg<2, 64, true, 2>(pl, p, st); }
+    else launch_cfg<2, 64, false, 2>(pl, p, st);
+  }
   else { if (fp8) launch_f8<1, 4>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }
   if (pl.nsplit > 1) {
     mla_combine_kernel<<<B * h, 128, pl.nsplit * sizeof(float), st>>>(p.opart, p.lse, pl.nsplit, out);
@@ -1077,7 +1558,8 @@ void run_mla_decode_suite(Harness& h) {
   // ---- 1. full checks on small shapes (all heads, odd lengths, forced splits) ----
   struct Small { int B, h, s, ns; };
   const Small smalls[] = {{2, 16, 777, 0}, {3, 32, 300, 0}, {2, 64, 1100, 0}, {1, 128, 2048, 5},
-                          {2, 16, 100, 1}, {1, 128, 333, 1}, {4, 64, 513, 3}};
+                          {2, 16, 100, 1}, {1, 128, 333, 1}, {4, 64, 513, 3}, {2, 32, 777, 3},
+                          {1, 32, 64, 1},  {2, 32, 4099, 0}};
   const char* sweep = std::getenv("MOESIM_MLA_SWEEP");
   const bool prof = sweep && std::string(sweep).rfind("prof", 0) == 0;  // dev knob: prof16 / prof32: one fp8 point
   for (int fp8 = 0; fp8 <= 1 && !prof; ++fp8)
@@ -1104,9 +1586,11 @@ void run_mla_decode_suite(Harness& h) {
   std::vector<Pt> pts;
   if (prof) {
     pts = {{64, 8192, std::atoi(sweep + 4), true}};
+  } else if (sweep && std::string(sweep) == "checks") {  // dev knob: the small-shape checks only
   } else if (sweep && std::string(sweep) == "f8") {  // dev knob: the large fp8 h=16/32 points
     pts = {{256, 32768, 16, true}, {128, 32768, 16, true}, {256, 8192, 16, true}, {64, 8192, 16, true},
-           {256, 32768, 32, true}, {256, 32768, 16, false}};
+           {256, 32768, 32, true}, {256, 32768, 16, false}, {128, 32768, 32, true}, {256, 8192, 32, true},
+           {64, 8192, 32, true}};
   } else if (sweep && std::string(sweep) == "dev") {
     for (int fp8 = 0; fp8 <= 1; ++fp8)
       for (int hh : Hs)
