@@ -909,101 +909,63 @@ struct WgCfg {
   static_assert(SMEM <= 227 * 1024, "shared memory");
 };
 
-__global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
+// Tile tt of the split -> raw stage at shared address st (256 threads; layout as in
+// mla_fp8_kernel). Full tiles take a path with thread-constant offsets and no predicates.
+__device__ __forceinline__ void wg_load_tile(const uint8_t* kvb, int tok0, int tok1, int tt, uint32_t st) {
+  constexpr int NT = WgCfg::NT, BN = WgCfg::BN;
+  const int tid = threadIdx.x;
+  const int first = tok0 + tt * BN;
+  const int nvalid = tok1 - first;
+  const uint8_t* rows = kvb + (size_t)first * FP8_ROW;
+  const uint32_t lat = st, rope = st + WgCfg::LAT, sc = rope + WgCfg::ROPE;
+  const int q = tid & 31, r0 = tid >> 5, qr8 = tid & 7, rr0 = tid >> 3;
+  if (nvalid >= BN) {
+    const uint8_t* src = rows + r0 * FP8_ROW + q * 16;
+    const uint32_t dst = lat + r0 * 512 + ((q ^ f8sw(r0)) << 4);
+#pragma unroll
+    for (int k = 0; k < BN * 32 / NT; ++k) cp_async16(dst + k * (NT / 32) * 512, src + k * (NT / 32) * FP8_ROW, true);
+    const uint8_t* srcr = rows + rr0 * FP8_ROW + FP8_ROPE_OFF + qr8 * 16;
+    const uint32_t dstr = rope + rr0 * 128 + ((qr8 ^ (rr0 & 7)) << 4);
+#pragma unroll
+    for (int k = 0; k < BN * 8 / NT; ++k) cp_async16(dstr + k * (NT / 8) * 128, srcr + k * (NT / 8) * FP8_ROW, true);
+    if (tid < BN) cp_async16(sc + tid * 16, rows + tid * FP8_ROW + FP8_SCALE_OFF, true);
+    return;
+  }
+#pragma unroll
+  for (int k = 0; k < BN * 32 / NT; ++k) {
+    const int r = r0 + k * (NT / 32);
+    const bool valid = r < nvalid;
+    cp_async16(lat + r * 512 + ((q ^ f8sw(r)) << 4), rows + (valid ? r * FP8_ROW : 0) + q * 16, valid);
+  }
+#pragma unroll
+  for (int k = 0; k < BN * 8 / NT; ++k) {
+    const int r = rr0 + k * (NT / 8);
+    const bool valid = r < nvalid;
+    cp_async16(rope + r * 128 + ((qr8 ^ (r & 7)) << 4), rows + (valid ? r * FP8_ROW : 0) + FP8_ROPE_OFF + qr8 * 16,
+               valid);
+  }
+  if (tid < BN) {
+    const bool valid = tid < nvalid;
+    cp_async16(sc + tid * 16, rows + (valid ? tid * FP8_ROW : 0) + FP8_SCALE_OFF, valid);
+  }
+}
+
+// Main loop and epilogue of warpgroup WG (a template so that every shared-memory
+// descriptor and chunk offset is a compile-time offset from a uniform base).
+template <int WG>
+__device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, const uint8_t* kvb, int tok0, int tok1,
+                                            int ntiles, float fq) {
   using C = WgCfg;
-  constexpr int NT = C::NT, BN = C::BN, NST = C::NST;
-  extern __shared__ __align__(128) uint8_t smem[];
+  constexpr int BN = C::BN, NST = C::NST, wg = WG;
   uint8_t* sStage = smem;
-  uint8_t* sQ = smem + C::Q_OFF;
-  uint8_t* sP = smem + C::P_OFF;
   float4* sX = reinterpret_cast<float4*>(smem + C::X_OFF);
   float* sRed = reinterpret_cast<float*>(smem + C::R_OFF);
   float* sSmx = reinterpret_cast<float*>(smem + C::F_OFF);
-  float* sQmax = sSmx + 8;
-
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int wg = tid >> 7, wl = warp & 3, wtid = tid & 127;
+  const int tid = threadIdx.x, lane = tid & 31, wl = (tid >> 5) & 3, wtid = tid & 127;
   const int g = lane >> 2, t4 = lane & 3;
   const int split = blockIdx.x, b = blockIdx.y;
-  const int tok0 = split * p.split_len;
-  const int tok1 = min(p.s, tok0 + p.split_len);
-  const int ntiles = (tok1 - tok0 + BN - 1) / BN;
-  if (ntiles <= 0) return;  // never: the host picks splits that all hold tokens
-
-  const uint8_t* kvb = p.kv + (size_t)b * p.s * FP8_ROW;
-  auto load_tile = [&](int tt, int stage) {
-    const int first = tok0 + tt * BN;
-    const int nvalid = tok1 - first;
-    const uint8_t* rows = kvb + (size_t)first * FP8_ROW;
-    const uint32_t lat = smem_u32(sStage + stage * C::STAGE), rope = lat + C::LAT, sc = rope + C::ROPE;
-    const int q = tid & 31;
-#pragma unroll
-    for (int k = 0; k < BN * 32 / NT; ++k) {
-      const int r = (tid >> 5) + k * (NT / 32);
-      const bool valid = r < nvalid;
-      cp_async16(lat + r * 512 + ((q ^ f8sw(r)) << 4), rows + (valid ? r * FP8_ROW : 0) + q * 16, valid);
-    }
-#pragma unroll
-    for (int k = 0; k < BN * 8 / NT; ++k) {
-      const int r = (tid >> 3) + k * (NT / 8), qr8 = tid & 7;
-      const bool valid = r < nvalid;
-      cp_async16(rope + r * 128 + ((qr8 ^ (r & 7)) << 4), rows + (valid ? r * FP8_ROW : 0) + FP8_ROPE_OFF + qr8 * 16,
-                 valid);
-    }
-    if (tid < BN) {
-      const bool valid = tid < nvalid;
-      cp_async16(sc + tid * 16, rows + (valid ? tid * FP8_ROW : 0) + FP8_SCALE_OFF, valid);
-    }
-  };
-#pragma unroll
-  for (int i = 0; i < NST - 1; ++i) {
-    if (i < ntiles) load_tile(i, i);
-    cp_async_commit();
-  }
-
-  // ---- Q -> shared: f16(q * 2^qe) latent (k order permuted), bf16 rope ----
-  const __nv_bfloat16* qb = p.q + (size_t)b * p.h * D;
-  {
-    float mx = 0.f;
-    for (int i = tid; i < 32 * 64; i += NT) {
-      const uint4 v = __ldg(reinterpret_cast<const uint4*>(qb + (size_t)(i >> 6) * D + (i & 63) * 8));
-      const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const float2 f = __bfloat1622float2(h2[k]);
-        mx = fmaxf(mx, fmaxf(fabsf(f.x), fabsf(f.y)));
-      }
-    }
-    mx = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx)));
-    if (lane == 0) sQmax[warp] = mx;
-  }
-  __syncthreads();
-  float qmax = 0.f;
-#pragma unroll
-  for (int w = 0; w < 8; ++w) qmax = fmaxf(qmax, sQmax[w]);
-  const int qe = min(100, max(-100, 13 - exponent_of(qmax)));
-  const float qsc = pow2i(qe);
-  const float fq = pow2i(-qe) * p.scale_log2;
-  for (int i = tid; i < 32 * 128; i += NT) {  // (head n, 4 latent dims d..d+3)
-    const int n = i >> 7, d = (i & 127) * 4;
-    const uint2 v = __ldg(reinterpret_cast<const uint2*>(qb + (size_t)n * D + d));
-    const float2 f0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.x));
-    const float2 f1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.y));
-    const int K = 8 * (d >> 7) + 4 * ((d >> 6) & 1) + ((d >> 2) & 3), tq = (d >> 4) & 3;
-    uint8_t* base = sQ + K * 1024 + (n >> 3) * 256 + (n & 7) * 16 + tq * 4;
-    *reinterpret_cast<uint32_t*>(base) = f16x2_bits(f0.x * qsc, f0.y * qsc);
-    *reinterpret_cast<uint32_t*>(base + 128) = f16x2_bits(f1.x * qsc, f1.y * qsc);
-  }
-  for (int i = tid; i < 32 * 32; i += NT) {  // (head n, rope pair)
-    const int n = i >> 5, d = (i & 31) * 2;
-    const uint32_t v = __ldg(reinterpret_cast<const uint32_t*>(qb + (size_t)n * D + 512 + d));
-    const int K = 32 + (d >> 4), kk = d & 15;
-    *reinterpret_cast<uint32_t*>(sQ + K * 1024 + (n >> 3) * 256 + (kk >> 3) * 128 + (n & 7) * 16 + (kk & 7) * 2) = v;
-  }
-  fence_async_smem();
-  const uint32_t sQb = smem_u32(sQ);
-  const uint32_t sPw = smem_u32(sP) + wg * 8192;
-
+  const uint32_t sQb = smem_u32(smem + C::Q_OFF);
+  const uint32_t sPw = smem_u32(smem + C::P_OFF) + wg * 8192;
   // Per-thread softmax state for heads 8j + 2t4 + e (k = 2j + e), replicated.
   float m_run[8], l_run[8];
 #pragma unroll
@@ -1016,11 +978,24 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
     for (int i = 0; i < 16; ++i) oacc[m][i] = 0.f;
 
   const int rg = 16 * wl + g;  // token rows rg, rg + 8 of the tile (S phase)
+  // Thread-constant byte offsets in the raw latent tile: S loads (row rg, 16-byte chunk
+  // 8c + 4blk + t4; row rg + 8 has the same swizzle) and PV loads (rows 2t4 + {0, 1}
+  // (+8, +16ks: same swizzle), dims 256wg + 128G + 32wl + 4g).
+  int s_off[2], v_off[2][2];
+#pragma unroll
+  for (int blk = 0; blk < 2; ++blk) s_off[blk] = rg * 512 + (((4 * blk + t4) ^ f8sw(rg)) << 4) + 128 * 2 * wg;
+#pragma unroll
+  for (int G = 0; G < 2; ++G)
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int db = 256 * wg + 128 * G + 32 * wl + 4 * g, T = 2 * t4 + u;
+      v_off[G][u] = T * 512 + (((db >> 4) ^ f8sw(T)) << 4) + (db & 15);
+    }
 
   for (int tt = 0; tt < ntiles; ++tt) {
     cp_async_wait<NST - 2>();
     __syncthreads();  // (A) tile tt resident; tile tt-1 fully consumed
-    if (tt + NST - 1 < ntiles) load_tile(tt + NST - 1, (tt + NST - 1) % NST);
+    if (tt + NST - 1 < ntiles) wg_load_tile(kvb, tok0, tok1, tt + NST - 1, smem_u32(sStage + ((tt + NST - 1) % NST) * C::STAGE));
     cp_async_commit();
     const uint8_t* sLat = sStage + (tt % NST) * C::STAGE;
     const uint32_t sRope = smem_u32(sLat + C::LAT);
@@ -1031,13 +1006,20 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
     {
       float acc0[16], acc1[16], accr[16];
       uint32_t ak[2][2][4][4];
+      uint32_t ar[2][4];
 #pragma unroll
-      for (int ci = 0; ci < 2; ++ci)
+      for (int rr = 0; rr < 2; ++rr) {
+        const int row = 16 * wl + (lane & 15), ch = 2 * (2 * wg + rr) + (lane >> 4);
+        ldsm_x4(sRope + row * 128 + ((ch ^ (row & 7)) << 4), ar[rr][0], ar[rr][1], ar[rr][2], ar[rr][3]);
+      }
+      // Chunk ci: convert (16-byte loads, 4 k-steps each), then its 8 k-steps; the
+      // conversion of chunk 1 overlaps the tensor work of chunk 0.
+#pragma unroll
+      for (int ci = 0; ci < 2; ++ci) {
 #pragma unroll
         for (int blk = 0; blk < 2; ++blk) {
-          const int ch = 8 * (2 * wg + ci) + 4 * blk + t4;
-          const uint4 r0 = *reinterpret_cast<const uint4*>(sLat + rg * 512 + ((ch ^ f8sw(rg)) << 4));
-          const uint4 r1 = *reinterpret_cast<const uint4*>(sLat + (rg + 8) * 512 + ((ch ^ f8sw(rg + 8)) << 4));
+          const uint4 r0 = *reinterpret_cast<const uint4*>(sLat + s_off[blk] + 128 * ci);
+          const uint4 r1 = *reinterpret_cast<const uint4*>(sLat + s_off[blk] + 128 * ci + 8 * 512);
           const uint32_t w0[4] = {r0.x, r0.y, r0.z, r0.w}, w1[4] = {r1.x, r1.y, r1.z, r1.w};
 #pragma unroll
           for (int ks = 0; ks < 4; ++ks) {
@@ -1045,26 +1027,17 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
             cvt_e4m3x4(w1[ks], ak[ci][blk][ks][1], ak[ci][blk][ks][3]);
           }
         }
-      uint32_t ar[2][4];
+        float (&acc)[16] = ci == 0 ? acc0 : acc1;
+        wg_fence();
 #pragma unroll
-      for (int rr = 0; rr < 2; ++rr) {
-        const int row = 16 * wl + (lane & 15), ch = 2 * (2 * wg + rr) + (lane >> 4);
-        ldsm_x4(sRope + row * 128 + ((ch ^ (row & 7)) << 4), ar[rr][0], ar[rr][1], ar[rr][2], ar[rr][3]);
-      }
-      wg_fence();
+        for (int blk = 0; blk < 2; ++blk)
 #pragma unroll
-      for (int blk = 0; blk < 2; ++blk)
-#pragma unroll
-        for (int ks = 0; ks < 4; ++ks) {
-          const int K0 = 8 * (2 * wg) + 4 * blk + ks;
-          if (blk == 0 && ks == 0) {
-            wg_mma_f16<false>(acc0, ak[0][blk][ks], wg_desc(sQb + K0 * 1024));
-            wg_mma_f16<false>(acc1, ak[1][blk][ks], wg_desc(sQb + (K0 + 8) * 1024));
-          } else {
-            wg_mma_f16<true>(acc0, ak[0][blk][ks], wg_desc(sQb + K0 * 1024));
-            wg_mma_f16<true>(acc1, ak[1][blk][ks], wg_desc(sQb + (K0 + 8) * 1024));
+          for (int ks = 0; ks < 4; ++ks) {
+            const int K = 8 * (2 * wg + ci) + 4 * blk + ks;
+            if (blk == 0 && ks == 0) wg_mma_f16<false>(acc, ak[ci][blk][ks], wg_desc(sQb + K * 1024));
+            else wg_mma_f16<true>(acc, ak[ci][blk][ks], wg_desc(sQb + K * 1024));
           }
-        }
+      }
       wg_mma_bf16<false>(accr, ar[0], wg_desc(sQb + (32 + 2 * wg) * 1024));
       wg_mma_bf16<true>(accr, ar[1], wg_desc(sQb + (33 + 2 * wg) * 1024));
       wg_commit();
@@ -1196,19 +1169,14 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
       wg_fence();
 #pragma unroll
       for (int ks = 0; ks < 4; ++ks) {
-        const int T0 = 16 * ks + 2 * t4;
         uint32_t av[2][2][4];  // [G][h][4]
 #pragma unroll
         for (int G = 0; G < 2; ++G) {
-          const int db = 256 * wg + 128 * G + 32 * wl + 4 * g;
-          const int ch = db >> 4, wi = db & 15;
-          const uint32_t w0 = *reinterpret_cast<const uint32_t*>(sLat + T0 * 512 + ((ch ^ f8sw(T0)) << 4) + wi);
-          const uint32_t w1 =
-              *reinterpret_cast<const uint32_t*>(sLat + (T0 + 1) * 512 + ((ch ^ f8sw(T0 + 1)) << 4) + wi);
-          const uint32_t w2 =
-              *reinterpret_cast<const uint32_t*>(sLat + (T0 + 8) * 512 + ((ch ^ f8sw(T0 + 8)) << 4) + wi);
-          const uint32_t w3 =
-              *reinterpret_cast<const uint32_t*>(sLat + (T0 + 9) * 512 + ((ch ^ f8sw(T0 + 9)) << 4) + wi);
+          const uint8_t* vb = sLat + 16 * ks * 512;
+          const uint32_t w0 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][0]);
+          const uint32_t w1 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][1]);
+          const uint32_t w2 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][0] + 8 * 512);
+          const uint32_t w3 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][1] + 8 * 512);
           // e = dim offset 0..3: (T0,T1) pair and (T2,T3) pair.
           uint32_t lo01, hi01, lo23, hi23, lo01b, hi01b, lo23b, hi23b;
           cvt_e4m3x4(prmt(w0, w1, 0x5140), lo01, hi01);    // e=0, e=1 (T0,T1)
@@ -1276,6 +1244,79 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
       }
       if (p.nsplit > 1 && wg == 0 && wl == 0 && g == 0) p.lse[bh * p.nsplit + split] = m_run[k] + log2f(lt[k]);
     }
+}
+
+
+__global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
+  using C = WgCfg;
+  constexpr int NT = C::NT, BN = C::BN, NST = C::NST;
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* sStage = smem;
+  uint8_t* sQ = smem + C::Q_OFF;
+  uint8_t* sP = smem + C::P_OFF;
+  float4* sX = reinterpret_cast<float4*>(smem + C::X_OFF);
+  float* sRed = reinterpret_cast<float*>(smem + C::R_OFF);
+  float* sSmx = reinterpret_cast<float*>(smem + C::F_OFF);
+  float* sQmax = sSmx + 8;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wg = tid >> 7, wl = warp & 3, wtid = tid & 127;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int split = blockIdx.x, b = blockIdx.y;
+  const int tok0 = split * p.split_len;
+  const int tok1 = min(p.s, tok0 + p.split_len);
+  const int ntiles = (tok1 - tok0 + BN - 1) / BN;
+  if (ntiles <= 0) return;  // never: the host picks splits that all hold tokens
+
+  const uint8_t* kvb = p.kv + (size_t)b * p.s * FP8_ROW;
+#pragma unroll
+  for (int i = 0; i < NST - 1; ++i) {
+    if (i < ntiles) wg_load_tile(kvb, tok0, tok1, i, smem_u32(sStage + i * C::STAGE));
+    cp_async_commit();
+  }
+
+  // ---- Q -> shared: f16(q * 2^qe) latent (k order permuted), bf16 rope ----
+  const __nv_bfloat16* qb = p.q + (size_t)b * p.h * D;
+  {
+    float mx = 0.f;
+    for (int i = tid; i < 32 * 64; i += NT) {
+      const uint4 v = __ldg(reinterpret_cast<const uint4*>(qb + (size_t)(i >> 6) * D + (i & 63) * 8));
+      const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const float2 f = __bfloat1622float2(h2[k]);
+        mx = fmaxf(mx, fmaxf(fabsf(f.x), fabsf(f.y)));
+      }
+    }
+    mx = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx)));
+    if (lane == 0) sQmax[warp] = mx;
+  }
+  __syncthreads();
+  float qmax = 0.f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) qmax = fmaxf(qmax, sQmax[w]);
+  const int qe = min(100, max(-100, 13 - exponent_of(qmax)));
+  const float qsc = pow2i(qe);
+  const float fq = pow2i(-qe) * p.scale_log2;
+  for (int i = tid; i < 32 * 128; i += NT) {  // (head n, 4 latent dims d..d+3)
+    const int n = i >> 7, d = (i & 127) * 4;
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(qb + (size_t)n * D + d));
+    const float2 f0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.x));
+    const float2 f1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.y));
+    const int K = 8 * (d >> 7) + 4 * ((d >> 6) & 1) + ((d >> 2) & 3), tq = (d >> 4) & 3;
+    uint8_t* base = sQ + K * 1024 + (n >> 3) * 256 + (n & 7) * 16 + tq * 4;
+    *reinterpret_cast<uint32_t*>(base) = f16x2_bits(f0.x * qsc, f0.y * qsc);
+    *reinterpret_cast<uint32_t*>(base + 128) = f16x2_bits(f1.x * qsc, f1.y * qsc);
+  }
+  for (int i = tid; i < 32 * 32; i += NT) {  // (head n, rope pair)
+    const int n = i >> 5, d = (i & 31) * 2;
+    const uint32_t v = __ldg(reinterpret_cast<const uint32_t*>(qb + (size_t)n * D + 512 + d));
+    const int K = 32 + (d >> 4), kk = d & 15;
+    *reinterpret_cast<uint32_t*>(sQ + K * 1024 + (n >> 3) * 256 + (kk >> 3) * 128 + (n & 7) * 16 + (kk & 7) * 2) = v;
+  }
+  fence_async_smem();
+  if (wg == 0) mla_wg_loop<0>(p, smem, kvb, tok0, tok1, ntiles, fq);
+  else mla_wg_loop<1>(p, smem, kvb, tok0, tok1, ntiles, fq);
 }
 
 // One block of 128 threads per (b, head): combine the splits.
