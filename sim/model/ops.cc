@@ -58,6 +58,7 @@ const char* comm_kind_name(CommKind k) {
     case CommKind::kAttnAllGather: return "attn_all_gather";
     case CommKind::kFfnReduceScatter: return "ffn_reduce_scatter";
     case CommKind::kFfnAllGather: return "ffn_all_gather";
+    case CommKind::kPipelineSend: return "pipeline_send";
   }
   return "?";
 }
@@ -311,7 +312,8 @@ LayerProgram build_program(const Ctx& c, const LayerType& t, int g) {
 ForwardPass expand_forward(const ModelSpec& m, const PrecisionVariant& v, const GpuSpec& gpu, const ParallelPlan& plan,
                            const BatchShape& batch, const ExpansionOptions& opts) {
   check_plan(plan, m, "--plan", "");
-  if (plan.pp > 1) throw ConfigError("--plan", "", fmt::format("pp={}: pipeline stages are not simulated by moesim step yet", plan.pp));
+  if (opts.stage < 0 || opts.stage >= plan.pp)
+    throw ConfigError("--plan", "", fmt::format("pipeline stage {} does not exist: the plan has pp={}", opts.stage, plan.pp));
   const int G = plan.gpus_per_stage();
   if (m.moe && plan.ep == 1 && plan.tp != G)
     throw ConfigError("--plan", "", "ep=1 with attention data parallelism (tp < GPUs) is not supported: use ep > 1");
@@ -359,7 +361,10 @@ ForwardPass expand_forward(const ModelSpec& m, const PrecisionVariant& v, const 
     fp.types.push_back(t);
     return static_cast<int>(fp.types.size() - 1);
   };
-  for (int l = 0; l < m.layers; ++l) {
+  const LayerRange range = stage_layers(m.layers, plan.pp, opts.stage);
+  const bool first_stage = opts.stage == 0, last_stage = opts.stage == plan.pp - 1;
+  fp.first_layer = range.first;
+  for (int l = range.first; l < range.first + range.count; ++l) {
     LayerType t;
     t.moe = m.is_moe_layer(l);
     t.attn = attn[static_cast<std::size_t>(l)].kind;
@@ -367,7 +372,7 @@ ForwardPass expand_forward(const ModelSpec& m, const PrecisionVariant& v, const 
     fp.layer_type.push_back(type_of(t));
     fp.moe_index.push_back(t.moe ? fp.moe_layers++ : -1);
   }
-  if (plan.mtp) {
+  if (plan.mtp && last_stage) {
     for (int i = 0; i < m.mtp_layers; ++i) {
       LayerType t;
       t.moe = m.moe.has_value();
@@ -390,9 +395,10 @@ ForwardPass expand_forward(const ModelSpec& m, const PrecisionVariant& v, const 
   for (int g = 0; g < G; ++g) {
     const std::int64_t T = tl.group_tokens[static_cast<std::size_t>(g)];
     const std::int64_t rows = tl.logits_rows[static_cast<std::size_t>(g)];
-    fp.head.push_back({elementwise("embedding", OpGroup::kOther, static_cast<double>(T * H) * 2 * 2)});
+    fp.head.emplace_back();
+    if (first_stage) fp.head.back().push_back(elementwise("embedding", OpGroup::kOther, static_cast<double>(T * H) * 2 * 2));
     std::vector<PlannedOp> tail;
-    for (int r = 0; r < heads_runs; ++r) {
+    for (int r = 0; r < (last_stage ? heads_runs : 0); ++r) {
       const std::string pre = r == 0 ? "" : "mtp.";
       tail.push_back(elementwise(pre + "final_norm", OpGroup::kOther, static_cast<double>(rows * H) * 2 * 2));
       tail.push_back(gemm(pre + "lm_head", OpGroup::kOther, rows, vocab_slice, H, v.formats.at(TensorGroup::kLmHead), gpu));

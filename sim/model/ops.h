@@ -29,7 +29,10 @@
 //   - all-reduce = reduce-scatter + all-gather, each a direct exchange inside
 //     the group (a byte matrix carried by the network model; NVLink SHARP
 //     in-switch reduction is not modelled).
-// Pipeline stages (pp > 1) are not expanded yet: expand_forward throws ConfigError.
+// Pipeline stages (pp > 1): one expansion per stage (ExpansionOptions::stage) over that stage's G GPUs and
+// its layers (stage_layers in sim/model/plan.h; the MTP layers on the last stage); the embedding runs on
+// the first stage only, the final norm, lm_head and sampling on the last only. The step simulator chains
+// the stages with a point-to-point send of the activations between them.
 #pragma once
 
 #include <cstdint>
@@ -88,6 +91,7 @@ enum class CommKind : std::uint8_t {
   kAttnAllGather,      // completes the attention all-reduce (dense layers with dense_tp == tp; TP-MoE mode)
   kFfnReduceScatter,   // after a TP-sliced FFN (dense FFN or TP-MoE): partial sums to the owners
   kFfnAllGather,       // owned tokens back to every rank of the TP group
+  kPipelineSend,       // activations to the next pipeline stage (reports only; sim/step chains the stages)
 };
 const char* comm_kind_name(CommKind k);
 
@@ -132,6 +136,7 @@ struct ExpansionOptions {
   KvDtype kv_dtype = KvDtype::kBf16;
   DispatchDtype dispatch = DispatchDtype::kFp8;
   bool dedup = true;  // dispatch/combine count a token once per destination GPU (else once per selected expert)
+  int stage = 0;      // pipeline stage to expand (0 .. plan.pp - 1)
 };
 
 // Where each token lives.
@@ -151,7 +156,8 @@ struct ForwardPass {
   bool ep_mode = false;      // dispatch/combine all-to-all (else TP-MoE with all-reduce)
   TokenLayout tokens;
   std::vector<LayerType> types;
-  std::vector<int> layer_type;  // per executed layer (the model's layers, then the MTP layers)
+  int first_layer = 0;          // model index of the stage's first layer (0 without pipeline stages)
+  std::vector<int> layer_type;  // per executed layer of the stage (its model layers, then the MTP layers)
   std::vector<int> moe_index;   // per executed layer: index among MoE layers, -1 for dense
   int moe_layers = 0;
   // programs[type][gpu]
@@ -164,7 +170,7 @@ struct ForwardPass {
 };
 
 // Throws ConfigError("--plan", "", ...) for plans the expansion does not support
-// (pp > 1; ep == 1 with tp < G; dense_tp other than 1 or tp) and for an empty batch.
+// (ep == 1 with tp < G; dense_tp other than 1 or tp), for a stage outside 0 .. pp-1 and for an empty batch.
 ForwardPass expand_forward(const ModelSpec& m, const PrecisionVariant& v, const GpuSpec& gpu, const ParallelPlan& plan,
                            const BatchShape& batch, const ExpansionOptions& opts);
 

@@ -1,5 +1,6 @@
 #include "sim/model/plan.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fmt/format.h>
@@ -76,6 +77,11 @@ void check_plan(const ParallelPlan& p, const ModelSpec& m, const std::string& wh
   }
   if (p.pp > m.layers) fail(fmt::format("pp={} exceeds the {} layers", p.pp, m.layers));
   if (p.mtp && m.mtp_layers == 0) fail(fmt::format("mtp=1 given, but {} has no MTP module", m.name));
+}
+
+LayerRange stage_layers(int layers, int pp, int stage) {
+  const int base = layers / pp, extra = layers % pp;
+  return {stage * base + std::min(stage, extra), base + (stage < extra ? 1 : 0)};
 }
 
 MemoryPlan plan_memory(const ModelSpec& m, const PrecisionVariant& v, const GpuSpec& gpu, const ParallelPlan& p,

@@ -29,6 +29,15 @@ struct ParallelPlan {
   std::string to_string() const;
 };
 
+// The model layers pipeline stage `stage` of `pp` holds: contiguous, `layers / pp` each, the first
+// `layers % pp` stages one more (so no stage is empty while pp <= layers, and the first stage holds
+// ceil(layers / pp), as plan_memory assumes). The MTP module, if loaded, runs on the last stage. Pure.
+struct LayerRange {
+  int first = 0;
+  int count = 0;
+};
+LayerRange stage_layers(int layers, int pp, int stage);
+
 // Throws ConfigError(where, pointer, ...) on malformed text; `pointer` names the
 // JSON path or CLI option ("--plan") that held it.
 ParallelPlan parse_plan(std::string_view text, const std::string& where, const std::string& pointer);

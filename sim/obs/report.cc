@@ -153,7 +153,7 @@ Summary summarize_run(const ScenarioSpec& sc, serve::ServingResult& res) {
     }
     if (ps.steps > 0) {
       const double n = static_cast<double>(ps.steps);
-      q.step_ms_mean = ms(ps.busy) / n;
+      q.step_ms_mean = ms(ps.busy) * ps.lanes / n;  // a lane's step, not its share of the GPUs
       q.attention_ms_mean = ms(ps.attention) / n;
       q.experts_ms_mean = ms(ps.experts) / n;
       q.communication_ms_mean = ms(ps.communication) / n;

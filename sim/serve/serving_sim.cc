@@ -35,7 +35,8 @@ struct Instance {
   int pool = 0;
   std::vector<GpuId> gpus;
   std::vector<Rank> ranks;
-  std::unique_ptr<StepTimer> timer;
+  std::shared_ptr<StepTimer> timer;   // shared by the pipeline lanes of one instance
+  int lanes = 1;                      // pipeline stages of the plan: batches in flight on these GPUs
   std::deque<std::uint32_t> handoff;  // decode: requests waiting for a slot
   bool busy = false;
   std::vector<BatchPlan> plans;
@@ -101,23 +102,35 @@ class Serving {
       ps.gpus = sc_.pool_gpus(pool);
       ps.ranks_per_instance = pool.plan.attention_dp();
       ps.block_tokens = sc_.kv.block_tokens;
-      ps.kv_blocks_per_rank = static_cast<int>(mp.kv_tokens_per_gpu / sc_.kv.block_tokens);
+      // With pipeline stages (pp > 1) an instance keeps pp batches in flight, as vLLM's virtual engines and
+      // SGLang's pipeline micro-batches do: pp lanes, each with its own scheduler and 1/pp of the KV blocks
+      // (a stage holds the cache of its layers for every batch in flight), stepping at the pipelined step
+      // time (sim/serve/step_timers.cc).
+      const int lanes = pool.plan.pp;
+      ps.lanes = lanes;
+      ps.kv_blocks_per_rank = static_cast<int>(mp.kv_tokens_per_gpu / sc_.kv.block_tokens) / lanes;
       ps.weight_bytes_per_gpu = mp.weight_bytes_per_gpu;
       res_.pools.push_back(ps);
       for (int k = 0; k < pool.instances; ++k) {
-        Instance inst;
-        inst.pool = static_cast<int>(p);
-        for (int g = 0; g < pool.plan.gpus(); ++g) inst.gpus.push_back(GpuId(static_cast<std::uint32_t>(next_gpu++)));
-        inst.ranks.resize(static_cast<std::size_t>(ps.ranks_per_instance));
-        for (Rank& r : inst.ranks) r.kv = KvCache(ps.kv_blocks_per_rank, sc_.kv.block_tokens);
-        inst.timer = timers(sc_, pool, inst.gpus);
-        inst.plans.resize(inst.ranks.size());
-        inst.batches.resize(inst.ranks.size());
-        const int idx = static_cast<int>(insts_.size());
-        res_.instance_names.push_back(pool.name + "/" + std::to_string(k));
-        if (pool.role == PoolRole::kDecode) decode_insts_.push_back(idx);
-        else entry_insts_.push_back(idx);
-        insts_.push_back(std::move(inst));
+        std::vector<GpuId> gpus;
+        for (int g = 0; g < pool.plan.gpus(); ++g) gpus.push_back(GpuId(static_cast<std::uint32_t>(next_gpu++)));
+        std::shared_ptr<StepTimer> timer = timers(sc_, pool, gpus);
+        for (int lane = 0; lane < lanes; ++lane) {
+          Instance inst;
+          inst.pool = static_cast<int>(p);
+          inst.gpus = gpus;
+          inst.lanes = lanes;
+          inst.ranks.resize(static_cast<std::size_t>(ps.ranks_per_instance));
+          for (Rank& r : inst.ranks) r.kv = KvCache(ps.kv_blocks_per_rank, sc_.kv.block_tokens);
+          inst.timer = timer;
+          inst.plans.resize(inst.ranks.size());
+          inst.batches.resize(inst.ranks.size());
+          const int idx = static_cast<int>(insts_.size());
+          res_.instance_names.push_back(pool.name + "/" + std::to_string(k) + (lanes > 1 ? "." + std::to_string(lane) : ""));
+          if (pool.role == PoolRole::kDecode) decode_insts_.push_back(idx);
+          else entry_insts_.push_back(idx);
+          insts_.push_back(std::move(inst));
+        }
       }
     }
     if (sc_.workload.requests) reqs_.reserve(static_cast<std::size_t>(*sc_.workload.requests));
@@ -239,7 +252,7 @@ class Serving {
     if (t.total <= Duration::zero()) throw std::logic_error("step timer returned a non-positive step time");
     PoolStats& ps = res_.pools[static_cast<std::size_t>(in.pool)];
     ++ps.steps;
-    ps.busy += t.total;
+    ps.busy += t.total / in.lanes;  // each lane's batch holds each stage's GPUs for about 1/lanes of its step
     ps.attention += t.attention;
     ps.experts += t.experts;
     ps.communication += t.communication;
@@ -382,25 +395,34 @@ class Serving {
   void transfer(Request& q, int d, int drank, int reserved) {
     const Instance& src = insts_[static_cast<std::size_t>(q.instance)];
     const Instance& dst = insts_[static_cast<std::size_t>(d)];
-    const int stp = pool_of(src).plan.tp;
-    const int dtp = pool_of(dst).plan.tp;
-    const int pairs = std::min(stp, dtp);
+    const ParallelPlan& sp = pool_of(src).plan;
+    const ParallelPlan& dp = pool_of(dst).plan;
+    const int pairs = std::min(sp.tp, dp.tp);
     const double bytes = static_cast<double>(q.computed) * kv_bytes_per_token(sc_.model, sc_.kv.dtype, 1);
     res_.kv_transfer_bytes += bytes;
     ++res_.kv_transfers;
-    auto left = std::make_shared<int>(pairs);
+    auto left = std::make_shared<int>(pairs * sp.pp);
     const std::uint32_t id = q.id;
-    for (int k = 0; k < pairs; ++k) {
-      const GpuId a = src.gpus[static_cast<std::size_t>(q.rank * stp + k)];
-      const GpuId b = dst.gpus[static_cast<std::size_t>(drank * dtp + k)];
-      PoolStats& sender = res_.pools[static_cast<std::size_t>(src.pool)];
-      sender.network_bytes += bytes / pairs;
-      const int domain_gpus = sc_.cluster.system.scale_up.domain_gpus;
-      if (static_cast<int>(a.value()) / domain_gpus != static_cast<int>(b.value()) / domain_gpus)
-        sender.scale_out_bytes += bytes / pairs;
-      net_.p2p(a, b, Bytes(bytes / pairs), [this, left, id, d, drank, reserved](Time) {
-        if (--*left == 0) transfer_done(id, d, drank, reserved);
-      });
+    const int layers = sc_.model.layers;
+    // Each pipeline stage of the source sends the cache of its layers (its share of the bytes) to the
+    // destination stage that holds the first of them (the same stage when both pools have the same pp).
+    for (int s = 0; s < sp.pp; ++s) {
+      const LayerRange lr = stage_layers(layers, sp.pp, s);
+      int ds = 0;
+      while (ds + 1 < dp.pp && stage_layers(layers, dp.pp, ds + 1).first <= lr.first) ++ds;
+      const double part = bytes * lr.count / layers / pairs;
+      for (int k = 0; k < pairs; ++k) {
+        const GpuId a = src.gpus[static_cast<std::size_t>(s * sp.gpus_per_stage() + q.rank * sp.tp + k)];
+        const GpuId b = dst.gpus[static_cast<std::size_t>(ds * dp.gpus_per_stage() + drank * dp.tp + k)];
+        PoolStats& sender = res_.pools[static_cast<std::size_t>(src.pool)];
+        sender.network_bytes += part;
+        const int domain_gpus = sc_.cluster.system.scale_up.domain_gpus;
+        if (static_cast<int>(a.value()) / domain_gpus != static_cast<int>(b.value()) / domain_gpus)
+          sender.scale_out_bytes += part;
+        net_.p2p(a, b, Bytes(part), [this, left, id, d, drank, reserved](Time) {
+          if (--*left == 0) transfer_done(id, d, drank, reserved);
+        });
+      }
     }
   }
 

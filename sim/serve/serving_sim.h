@@ -35,7 +35,8 @@ struct PoolStats {
   int block_tokens = 0;
   double weight_bytes_per_gpu = 0;
   long long steps = 0;
-  Duration busy{};  // summed over instances
+  Duration busy{};  // GPU time, summed over instances (a pipeline lane's step counts 1/lanes of its time)
+  int lanes = 1;    // pipeline lanes per instance (plan pp): batches in flight
   Duration attention{}, experts{}, communication{}, other{};  // summed over steps
   // Bytes the pool's GPUs sent to other GPUs (the steps' collectives, and the KV caches a prefill pool hands
   // over), and of those the bytes that left their scale-up domain.

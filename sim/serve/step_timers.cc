@@ -190,6 +190,18 @@ class MoeStepTimer final : public StepTimer {
     }
     for (int g = 0; g < kOpGroupCount; ++g) add(static_cast<OpGroup>(g), r.head_tail_seconds[static_cast<std::size_t>(g)]);
     p.total = to_seconds(r.step_time);
+    if (!r.pipeline.empty()) {
+      // Pipeline stages: the serving loop keeps one batch in flight per stage (pp lanes per instance,
+      // sim/serve/serving_sim.cc). A lane's batch comes back after its pass through the stages and the
+      // sends, or once every lane has had its turn on the slowest stage, whichever is later.
+      double slowest = 0, sends = 0;
+      for (const PipelineStageReport& ps : r.pipeline) {
+        slowest = std::max(slowest, to_seconds(ps.stage_time));
+        sends += to_seconds(ps.send_time);
+      }
+      p.communication += sends;
+      p.total = std::max(p.total, static_cast<double>(r.pipeline.size()) * slowest);
+    }
     for (const CommReport& c : r.comms) {
       p.network_bytes += c.bytes;
       p.scale_out_bytes += c.scale_out_bytes;

@@ -27,8 +27,12 @@ const char* step_mode_name(StepMode m) { return m == StepMode::kDetailed ? "deta
 const char* network_mode_name(NetworkMode m) { return m == NetworkMode::kFluid ? "fluid" : "analytic"; }
 const char* overlap_name(Overlap o) { return o == Overlap::kNone ? "none" : "tbo"; }
 
-struct StepSimulator::Impl {
-  StepSetup setup;
+namespace {
+
+// One pipeline stage (the whole plan when pp = 1): its GPUs, expansion, program and run.
+struct StageSim {
+  StepSetup setup;  // setup.expansion.stage selects the stage
+  int gpu_offset = 0;  // the stage's GPUs are cluster GPUs gpu_offset .. gpu_offset + G - 1
   const PrecisionVariant* variant = nullptr;
   std::optional<Topology> topo;
   std::vector<GpuId> gpu_ids;
@@ -51,10 +55,9 @@ struct StepSimulator::Impl {
   void setup_batch();   // expansion, routers, program, static op costs of setup.batch / setup.overlap (and, the
                         // first time, the batch-independent routing model, placements and dedup ratios)
   void prepare(std::uint64_t step);
+  void run(std::uint64_t step);
   StepResult report() const;
 };
-
-namespace {
 
 // Sequences dealt alternately to two micro-batches.
 std::vector<BatchShape> split_batch(const BatchShape& b, Overlap o) {
@@ -69,12 +72,12 @@ std::vector<BatchShape> split_batch(const BatchShape& b, Overlap o) {
 
 }  // namespace
 
-void StepSimulator::Impl::setup_all() {
+void StageSim::setup_all() {
   setup_static();
   setup_batch();
 }
 
-void StepSimulator::Impl::setup_static() {
+void StageSim::setup_static() {
   const ModelSpec& m = setup.model;
   const std::string prec = setup.precision.empty() ? m.native_precision : setup.precision;
   if (!m.precisions.count(prec)) {
@@ -99,14 +102,15 @@ void StepSimulator::Impl::setup_static() {
                                   m.id, prec, gpu.id, setup.plan.to_string(), mem.weight_bytes_per_gpu / 1e9,
                                   setup.memory.reserve_bytes / 1073741824.0, gpu.hbm_usable.value() / 1e9));
   topo.emplace(build_topology(setup.cluster));
-  for (int g = 0; g < G; ++g) gpu_ids.emplace_back(static_cast<std::uint32_t>(g));
+  gpu_offset = setup.expansion.stage * setup.plan.gpus_per_stage();
+  for (int g = 0; g < setup.plan.gpus_per_stage(); ++g) gpu_ids.emplace_back(static_cast<std::uint32_t>(gpu_offset + g));
   cost = setup.cost ? setup.cost : std::make_shared<RooflineCostModel>();
 
   needs_analytic = setup.mode == StepMode::kFast || setup.network == NetworkMode::kAnalytic;
   if (needs_analytic) routes.emplace(*topo, gpu_ids);
 }
 
-void StepSimulator::Impl::setup_batch() {
+void StageSim::setup_batch() {
   const ModelSpec& m = setup.model;
   const GpuSpec& gpu = setup.cluster.system.gpu;
   const std::vector<BatchShape> batches = split_batch(setup.batch, setup.overlap);  // throws before any change
@@ -120,7 +124,7 @@ void StepSimulator::Impl::setup_batch() {
     // once, from the first batch's expansion.
     std::vector<int> moe_layers;
     for (std::size_t l = 0; l < mbs[0].layer_type.size(); ++l) {
-      if (mbs[0].moe_index[l] >= 0) moe_layers.push_back(static_cast<int>(l));
+      if (mbs[0].moe_index[l] >= 0) moe_layers.push_back(mbs[0].first_layer + static_cast<int>(l));
     }
     routing = std::make_unique<RoutingModel>(m, setup.routing, setup.seed, moe_layers);
     placements = make_placements(mbs[0], *routing, setup.eplb);
@@ -156,7 +160,7 @@ void StepSimulator::Impl::setup_batch() {
   }
 }
 
-void StepSimulator::Impl::prepare(std::uint64_t step) {
+void StageSim::prepare(std::uint64_t step) {
   for (std::size_t mb = 0; mb < mbs.size(); ++mb) {
     for (int l = 0; l < mbs[mb].moe_layers; ++l)
       routers[mb]->route(l, step * mbs.size() + mb, traffic[mb][static_cast<std::size_t>(l)]);
@@ -197,7 +201,7 @@ void StepSimulator::Impl::prepare(std::uint64_t step) {
   }
 }
 
-StepResult StepSimulator::Impl::report() const {
+StepResult StageSim::report() const {
   StepResult r;
   const auto G = static_cast<std::size_t>(prog.gpus);
   const auto T = static_cast<std::size_t>(prog.types);
@@ -311,7 +315,7 @@ StepResult StepSimulator::Impl::report() const {
     r.mean_distinct_experts = distinct / draws;
   }
 
-  // Collectives by kind. The plan's GPUs are cluster GPUs 0 .. G-1, domain after domain.
+  // Collectives by kind. The stage's GPUs are cluster GPUs gpu_offset .. gpu_offset + G - 1, domain after domain.
   const auto domain_gpus = static_cast<std::size_t>(std::max(1, setup.cluster.system.scale_up.domain_gpus));
   std::map<int, CommReport> by_kind;
   for (std::size_t c = 0; c < prog.comms.size(); ++c) {
@@ -324,7 +328,8 @@ StepResult StepSimulator::Impl::report() const {
       for (std::size_t j = 0; j < G; ++j) {
         if (i == j) continue;
         cr.bytes += m[i * G + j];
-        if (i / domain_gpus != j / domain_gpus) cr.scale_out_bytes += m[i * G + j];
+        const auto off = static_cast<std::size_t>(gpu_offset);
+        if ((off + i) / domain_gpus != (off + j) / domain_gpus) cr.scale_out_bytes += m[i * G + j];
       }
     if (rec.comm_first_send[c] >= 0)
       cr.mean_span_s += static_cast<double>(rec.comm_last_arrival[c] - rec.comm_first_send[c]) * 1e-12;
@@ -336,47 +341,31 @@ StepResult StepSimulator::Impl::report() const {
   return r;
 }
 
-StepSimulator::StepSimulator(StepSetup setup) : impl_(std::make_unique<Impl>()) {
-  impl_->setup = std::move(setup);
-  impl_->setup_all();
-}
-
-StepSimulator::~StepSimulator() = default;
-
-void StepSimulator::rebatch(const BatchShape& batch, Overlap overlap) {
-  impl_->setup.batch = batch;
-  impl_->setup.overlap = overlap;
-  impl_->setup_batch();
-}
-
-const StepSetup& StepSimulator::setup() const { return impl_->setup; }
-const ForwardPass& StepSimulator::forward_pass(int mb) const { return impl_->mbs.at(static_cast<std::size_t>(mb)); }
-
-StepResult StepSimulator::run(std::uint64_t step) {
-  Impl& s = *impl_;
-  s.prepare(step);
+void StageSim::run(std::uint64_t step) {
+  prepare(step);
   step_detail::RunInputs in;
-  in.prog = &s.prog;
-  in.topo = &*s.topo;
-  in.gpus = s.gpu_ids;
-  in.network = s.setup.mode == StepMode::kFast ? NetworkMode::kAnalytic : s.setup.network;
-  in.analytic = s.analytic;
-  in.trace = s.setup.record_trace;
-  s.rec.reset(s.prog.gpus, s.prog.types, s.prog.comms.size(), in.trace);
-  if (s.setup.mode == StepMode::kFast) {
-    step_detail::run_fast(in, s.rec);
+  in.prog = &prog;
+  in.topo = &*topo;
+  in.gpus = gpu_ids;
+  in.network = setup.mode == StepMode::kFast ? NetworkMode::kAnalytic : setup.network;
+  in.analytic = analytic;
+  in.trace = setup.record_trace;
+  rec.reset(prog.gpus, prog.types, prog.comms.size(), in.trace);
+  if (setup.mode == StepMode::kFast) {
+    step_detail::run_fast(in, rec);
   } else {
-    step_detail::run_detailed(in, s.rec);
+    step_detail::run_detailed(in, rec);
   }
-  return s.report();
 }
 
-std::string StepSimulator::trace_json() const {
-  const Impl& s = *impl_;
-  TraceWriter w;
+namespace {
+
+// Trace slices of one stage's last run, its GPUs numbered from gpu_offset, its times shifted by `start`.
+void stage_trace(const StageSim& s, std::int64_t start, TraceWriter& w) {
   const int mbs = static_cast<int>(s.mbs.size());
-  for (int g = 0; g < s.prog.gpus; ++g) {
-    w.name_process(g, fmt::format("GPU {}", g));
+  for (int l = 0; l < s.prog.gpus; ++l) {
+    const int g = s.gpu_offset + l;
+    w.name_process(g, s.setup.plan.pp > 1 ? fmt::format("GPU {} (stage {})", g, s.setup.expansion.stage) : fmt::format("GPU {}", g));
     w.name_thread(g, 0, "compute stream");
     for (int mb = 0; mb < mbs; ++mb) {
       const std::string sfx = mbs > 1 ? fmt::format(" (micro-batch {})", mb == 0 ? 'A' : 'B') : "";
@@ -384,22 +373,207 @@ std::string StepSimulator::trace_json() const {
       w.name_thread(g, 2 + 2 * mb, "link in (rx)" + sfx);
     }
   }
+  const int layer0 = s.mbs[0].first_layer;
   for (const auto& sp : s.rec.op_spans) {
     const FlatOp& o = s.prog.streams[sp.gpu].ops[sp.op];
     std::vector<std::pair<std::string, std::string>> args = {
-        {"layer", o.layer >= 0 ? std::to_string(o.layer) : "-"},
+        {"layer", o.layer >= 0 ? std::to_string(layer0 + o.layer) : "-"},
         {"bound", bound_name(o.bound)},
         {"kind", op_kind_name(o.op->op.kind)}};
     if (mbs > 1) args.emplace_back("micro_batch", o.mb == 0 ? "A" : "B");
-    w.slice(static_cast<int>(sp.gpu), 0, o.op->op.name, op_group_name(o.op->group), Time{Duration{sp.start}},
-            Duration{sp.dur}, std::move(args));
+    w.slice(s.gpu_offset + static_cast<int>(sp.gpu), 0, o.op->op.name, op_group_name(o.op->group),
+            Time{Duration{start + sp.start}}, Duration{sp.dur}, std::move(args));
   }
   for (const auto& ls : s.rec.link_spans) {
     const auto& ci = s.prog.comms[ls.comm];
     const int tid = (ls.tx ? 1 : 2) + 2 * ci.mb;
-    w.slice(static_cast<int>(ls.gpu), tid, fmt::format("{} L{}", comm_kind_name(ci.decl.kind), ci.layer), "network",
-            Time{Duration{ls.start}}, Duration{ls.end - ls.start}, {{"layer", std::to_string(ci.layer)}});
+    w.slice(s.gpu_offset + static_cast<int>(ls.gpu), tid, fmt::format("{} L{}", comm_kind_name(ci.decl.kind), layer0 + ci.layer),
+            "network", Time{Duration{start + ls.start}}, Duration{ls.end - ls.start},
+            {{"layer", std::to_string(layer0 + ci.layer)}});
   }
+}
+
+void add_comm(StepResult& r, const CommReport& c) {
+  auto it = std::find_if(r.comms.begin(), r.comms.end(), [&](const CommReport& x) { return x.kind == c.kind; });
+  if (it == r.comms.end()) {
+    r.comms.push_back(c);
+    return;
+  }
+  it->mean_span_s = (it->mean_span_s * it->count + c.mean_span_s * c.count) / (it->count + c.count);
+  it->count += c.count;
+  it->bytes += c.bytes;
+  it->scale_out_bytes += c.scale_out_bytes;
+}
+
+// Folds the report `s` of pipeline stage number `stages_before` (GPUs from gpu_offset, `moe_s` MoE layers) into
+// the report `r` of the stages before it (`moe_r` MoE layers). Stages have equal GPU counts.
+void merge_stage(StepResult& r, const StepResult& s, int gpu_offset, int stages_before, int moe_r, int moe_s) {
+  const double n = static_cast<double>(stages_before);
+  if (s.slowest_gpu_busy_s > r.slowest_gpu_busy_s) {
+    r.slowest_gpu = gpu_offset + s.slowest_gpu;
+    r.slowest_gpu_busy_s = s.slowest_gpu_busy_s;
+    r.slowest_gpu_expert_rows = s.slowest_gpu_expert_rows;
+  }
+  r.mean_gpu_busy_s = (r.mean_gpu_busy_s * n + s.mean_gpu_busy_s) / (n + 1);
+  r.max_expert_rows = std::max(r.max_expert_rows, s.max_expert_rows);
+  r.mean_expert_rows = (r.mean_expert_rows * n + s.mean_expert_rows) / (n + 1);
+  if (moe_r + moe_s > 0) {  // per-MoE-layer averages
+    r.expert_load_max_over_mean = (r.expert_load_max_over_mean * moe_r + s.expert_load_max_over_mean * moe_s) / (moe_r + moe_s);
+    r.mean_distinct_experts = (r.mean_distinct_experts * moe_r + s.mean_distinct_experts * moe_s) / (moe_r + moe_s);
+  }
+  for (std::size_t g = 0; g < r.head_tail_seconds.size(); ++g) r.head_tail_seconds[g] += s.head_tail_seconds[g];
+  for (const LayerTypeReport& lt : s.layer_types) {
+    auto it = std::find_if(r.layer_types.begin(), r.layer_types.end(), [&](const LayerTypeReport& x) { return x.name == lt.name; });
+    if (it == r.layer_types.end()) {
+      r.layer_types.push_back(lt);
+      continue;
+    }
+    const double wa = it->layers, wb = lt.layers, w = wa + wb;
+    for (std::size_t g = 0; g < it->seconds_per_layer.size(); ++g)
+      it->seconds_per_layer[g] = (it->seconds_per_layer[g] * wa + lt.seconds_per_layer[g] * wb) / w;
+    for (std::size_t k = 0; k < it->ops.size() && k < lt.ops.size(); ++k) {
+      it->ops[k].mean_s = (it->ops[k].mean_s * wa + lt.ops[k].mean_s * wb) / w;
+      it->ops[k].max_s = std::max(it->ops[k].max_s, lt.ops[k].max_s);
+    }
+    it->layers += lt.layers;
+  }
+  for (const CommReport& c : s.comms) add_comm(r, c);
+  r.events += s.events;
+}
+
+}  // namespace
+
+struct StepSimulator::Impl {
+  std::vector<std::unique_ptr<StageSim>> stages;
+  // Between stage s and s + 1 (pp > 1): the activations each GPU sends to its peer of the next stage.
+  std::vector<std::optional<step_detail::PairRoutes>> boundary_routes;
+  std::vector<std::vector<double>> boundary_bytes;  // (2G)², rows/columns: stage s GPUs, then stage s + 1 GPUs
+  std::vector<Duration> boundary_time;
+  std::vector<std::int64_t> stage_start;  // of the last run, ps
+
+  void setup_boundaries();
+};
+
+// Each GPU of a stage holds its attention group's tokens after the last layer (the all-gather of the EP mode
+// restores them on every TP rank) and sends their hidden state and residual (BF16, 2 x hidden x 2 bytes per
+// token) to the GPU of the same rank in the next stage, as vLLM and SGLang do; the transfers of a boundary run
+// concurrently, timed by the analytic network rule (bottleneck link + route latency).
+void StepSimulator::Impl::setup_boundaries() {
+  const StageSim& s0 = *stages[0];
+  const auto G = static_cast<std::size_t>(s0.setup.plan.gpus_per_stage());
+  const double per_token = 2.0 * static_cast<double>(s0.setup.model.hidden) * 2;
+  const std::size_t n = stages.size() - 1;
+  boundary_routes.resize(n);
+  boundary_bytes.resize(n);
+  boundary_time.resize(n);
+  for (std::size_t b = 0; b < n; ++b) {
+    if (!boundary_routes[b]) {
+      std::vector<GpuId> ids = stages[b]->gpu_ids;
+      ids.insert(ids.end(), stages[b + 1]->gpu_ids.begin(), stages[b + 1]->gpu_ids.end());
+      boundary_routes[b].emplace(*s0.topo, ids);
+    }
+    std::vector<double>& m = boundary_bytes[b];
+    m.assign(4 * G * G, 0.0);
+    // Summed over the micro-batches (two with TBO): all of the stage's tokens move.
+    for (const ForwardPass& f : stages[b]->mbs) {
+      for (std::size_t g = 0; g < G; ++g)
+        m[g * 2 * G + G + g] += static_cast<double>(f.tokens.group_tokens[g]) * per_token;
+    }
+    boundary_time[b] = boundary_routes[b]->time(m);
+  }
+}
+
+StepSimulator::StepSimulator(StepSetup setup) : impl_(std::make_unique<Impl>()) {
+  const int pp = setup.plan.pp;
+  for (int s = 0; s < pp; ++s) {
+    auto st = std::make_unique<StageSim>();
+    st->setup = setup;
+    st->setup.expansion.stage = s;
+    st->setup_all();
+    impl_->stages.push_back(std::move(st));
+  }
+  if (pp > 1) impl_->setup_boundaries();
+}
+
+StepSimulator::~StepSimulator() = default;
+
+void StepSimulator::rebatch(const BatchShape& batch, Overlap overlap) {
+  for (auto& st : impl_->stages) {
+    st->setup.batch = batch;
+    st->setup.overlap = overlap;
+    st->setup_batch();
+  }
+  if (impl_->stages.size() > 1) impl_->setup_boundaries();
+}
+
+const StepSetup& StepSimulator::setup() const { return impl_->stages[0]->setup; }
+int StepSimulator::stages() const { return static_cast<int>(impl_->stages.size()); }
+const ForwardPass& StepSimulator::forward_pass(int mb, int stage) const {
+  return impl_->stages.at(static_cast<std::size_t>(stage))->mbs.at(static_cast<std::size_t>(mb));
+}
+
+// Pipeline stages run one after another for the batch (the step's latency): stage s + 1 starts when the
+// activations of stage s have arrived. Steady-state throughput with one such batch in flight per stage
+// (the batch sizes of a pipelined server) is tokens / the slowest stage: StepResult::pipelined_tokens_per_second.
+StepResult StepSimulator::run(std::uint64_t step) {
+  Impl& p = *impl_;
+  if (p.stages.size() == 1) {
+    p.stages[0]->run(step);
+    return p.stages[0]->report();
+  }
+  StepResult r;
+  std::int64_t t = 0;
+  Duration slowest{};
+  int moe_before = 0;
+  const int G = p.stages[0]->setup.plan.gpus_per_stage();
+  const auto domain_gpus = static_cast<std::size_t>(std::max(1, p.stages[0]->setup.cluster.system.scale_up.domain_gpus));
+  p.stage_start.assign(p.stages.size(), 0);
+  for (std::size_t s = 0; s < p.stages.size(); ++s) {
+    StageSim& st = *p.stages[s];
+    st.run(step);
+    StepResult sr = st.report();
+    p.stage_start[s] = t;
+    PipelineStageReport ps;
+    ps.stage_time = sr.step_time;
+    slowest = std::max(slowest, sr.step_time);
+    t += sr.step_time.count();
+    if (s == 0) {
+      r = std::move(sr);
+    } else {
+      r.critical_gpu = st.gpu_offset + sr.critical_gpu;
+      merge_stage(r, sr, st.gpu_offset, static_cast<int>(s), moe_before, st.mbs[0].moe_layers);
+    }
+    moe_before += st.mbs[0].moe_layers;
+    if (s + 1 < p.stages.size()) {
+      ps.send_time = p.boundary_time[s];
+      const std::vector<double>& m = p.boundary_bytes[s];
+      CommReport c;
+      c.kind = CommKind::kPipelineSend;
+      c.count = 1;
+      c.mean_span_s = to_seconds(ps.send_time);
+      for (std::size_t g = 0; g < static_cast<std::size_t>(G); ++g) {
+        const double bytes = m[g * 2 * static_cast<std::size_t>(G) + static_cast<std::size_t>(G) + g];
+        c.bytes += bytes;
+        const auto src = static_cast<std::size_t>(st.gpu_offset) + g, dst = src + static_cast<std::size_t>(G);
+        if (src / domain_gpus != dst / domain_gpus) c.scale_out_bytes += bytes;
+      }
+      ps.send_bytes = c.bytes;
+      add_comm(r, c);
+      t += ps.send_time.count();
+    }
+    r.pipeline.push_back(ps);
+  }
+  r.step_time = Duration{t};
+  r.tokens_per_second = t > 0 ? static_cast<double>(r.tokens) / (static_cast<double>(t) * 1e-12) : 0;
+  r.pipelined_tokens_per_second = slowest.count() > 0 ? static_cast<double>(r.tokens) / to_seconds(slowest) : 0;
+  return r;
+}
+
+std::string StepSimulator::trace_json() const {
+  const Impl& p = *impl_;
+  TraceWriter w;
+  for (std::size_t s = 0; s < p.stages.size(); ++s)
+    stage_trace(*p.stages[s], p.stages.size() > 1 ? p.stage_start[s] : 0, w);
   return w.json();
 }
 

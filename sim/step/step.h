@@ -21,6 +21,9 @@
 //     the analytic network rule above (it agrees with kDetailed + kAnalytic up
 //     to the picosecond; its disagreement with kDetailed + kFluid is measured in
 //     tools/bench/step_bench.cc and sim/step/README.md).
+// Pipeline stages (plan pp > 1): each stage is simulated as above on its own G GPUs (cluster GPUs s·G ..
+// (s+1)·G - 1) with its own layers; the batch passes the stages one after another, each stage's GPUs sending
+// their activations to the next stage's (analytic network rule); the report merges the stages.
 // Overlap: kNone (one micro-batch) or kTbo (two micro-batches of half the
 // sequences; their instruction streams are cut at every wait and interleaved,
 // so the compute of one overlaps the collectives of the other).
@@ -98,8 +101,15 @@ struct CommReport {
   double mean_span_s = 0;    // first send to last delivery, mean over instances
 };
 
+// One pipeline stage of a step (plan pp > 1).
+struct PipelineStageReport {
+  Duration stage_time{};  // the stage's own forward pass of the batch
+  Duration send_time{};   // its activations to the next stage (0 for the last stage)
+  double send_bytes = 0;  // over all of its GPUs
+};
+
 struct StepResult {
-  Duration step_time{};
+  Duration step_time{};  // with pipeline stages: the batch's pass through all of them (stages + sends)
   std::int64_t tokens = 0;           // new tokens in the batch
   std::int64_t sequences = 0;
   double tokens_per_second = 0;      // tokens / step time
@@ -121,6 +131,10 @@ struct StepResult {
   bool per_token_routing = false;
   StepMode mode = StepMode::kDetailed;
   NetworkMode network = NetworkMode::kFluid;
+  // Pipeline stages (empty when pp = 1). With one batch like this one in flight per stage, a pipelined server
+  // completes a batch per slowest stage time: tokens / max stage_time.
+  std::vector<PipelineStageReport> pipeline;
+  double pipelined_tokens_per_second = 0;
 };
 
 class StepSimulator {
@@ -142,8 +156,9 @@ class StepSimulator {
   void rebatch(const BatchShape& batch, Overlap overlap);
   // Chrome trace-event JSON of the last run (needs record_trace).
   [[nodiscard]] std::string trace_json() const;
-  [[nodiscard]] const StepSetup& setup() const;
-  [[nodiscard]] const ForwardPass& forward_pass(int micro_batch = 0) const;
+  [[nodiscard]] const StepSetup& setup() const;  // of the first pipeline stage (expansion.stage = 0)
+  [[nodiscard]] int stages() const;              // pipeline stages (plan.pp)
+  [[nodiscard]] const ForwardPass& forward_pass(int micro_batch = 0, int stage = 0) const;
 
  private:
   struct Impl;

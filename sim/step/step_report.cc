@@ -75,6 +75,12 @@ nlohmann::json step_result_json(const StepResult& r, const StepSetup& s) {
     comms.push_back({{"collective", comm_kind_name(c.kind)}, {"count", c.count}, {"network_bytes", c.bytes},
                      {"mean_span_s", c.mean_span_s}, {"bound", "network"}});
   j["collectives"] = comms;
+  if (!r.pipeline.empty()) {
+    nlohmann::json st = nlohmann::json::array();
+    for (const auto& ps : r.pipeline)
+      st.push_back({{"stage_time_s", to_seconds(ps.stage_time)}, {"send_time_s", to_seconds(ps.send_time)}, {"send_bytes", ps.send_bytes}});
+    j["pipeline"] = {{"stages", st}, {"pipelined_tokens_per_second", r.pipelined_tokens_per_second}};
+  }
   return j;
 }
 
@@ -87,6 +93,15 @@ std::string step_result_text(const StepResult& r, const StepSetup& s) {
                    r.events));
   line(fmt::format("  throughput     {:.1f} tokens/s for the step ({:.2f} tokens/s per sequence)", r.tokens_per_second,
                    r.tokens_per_second / static_cast<double>(r.sequences)));
+  if (!r.pipeline.empty()) {
+    std::string st;
+    for (std::size_t i = 0; i < r.pipeline.size(); ++i) {
+      st += fmt::format("{}{:.3f}", i ? " + " : "", to_ms(r.pipeline[i].stage_time));
+      if (r.pipeline[i].send_time.count() > 0) st += fmt::format(" + send {:.3f}", to_ms(r.pipeline[i].send_time));
+    }
+    line(fmt::format("  pipeline       {} stages, ms: {}; with one such batch in flight per stage: {:.1f} tokens/s",
+                     r.pipeline.size(), st, r.pipelined_tokens_per_second));
+  }
   line(fmt::format("  slowest GPU    {} busy {:.3f} ms (mean {:.3f} ms); routed-expert token copies {:.0f} vs mean {:.0f} "
                    "(max GPU {:.0f}); per layer the most-loaded GPU has {:.2f}x the mean; {:.1f} distinct experts per layer",
                    r.slowest_gpu, r.slowest_gpu_busy_s * 1e3, r.mean_gpu_busy_s * 1e3, r.slowest_gpu_expert_rows,

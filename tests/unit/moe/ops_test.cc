@@ -206,7 +206,9 @@ TEST(Ops, MtpAddsALayerAndAHead) {
 TEST(Ops, UnsupportedPlansAreConfigErrors) {
   const ModelSpec m = model("deepseek-r1");
   const auto v = m.precision("fp8");
-  EXPECT_THROW(expand_forward(m, v, h200(), plan("tp=8,pp=2"), BatchShape::decode(1, 1), {}), ConfigError);
+  ExpansionOptions stage2;
+  stage2.stage = 2;  // pp=2 has stages 0 and 1
+  EXPECT_THROW(expand_forward(m, v, h200(), plan("tp=8,pp=2"), BatchShape::decode(1, 1), stage2), ConfigError);
   EXPECT_THROW(expand_forward(m, v, h200(), plan("tp=3"), BatchShape::decode(1, 1), {}), ConfigError);  // check_plan
   EXPECT_THROW(expand_forward(m, v, h200(), plan("ep=8"), BatchShape::decode(0, 1), {}), ConfigError);
 }

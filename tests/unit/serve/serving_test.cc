@@ -5,6 +5,7 @@
 #include <set>
 
 #include "sim/hw/topology.h"
+#include "sim/model/plan.h"
 #include "sim/obs/report.h"
 #include "sim/serve/step_timers.h"
 #include "tests/unit/serve/serve_fixture.h"
@@ -44,6 +45,46 @@ TEST(Serving, HandWorkedTwoRequests) {
   EXPECT_NEAR(recs[1].tpot_s(), 10 * kMs, 1e-9);
   EXPECT_NEAR(recs[1].e2e_s(), 25 * kMs, 1e-9);
   EXPECT_EQ(r.pools[0].steps, 3);
+}
+
+// Pipeline stages: an aggregated instance with tp=8,pp=2 on two HGX H200 nodes keeps two batches in flight
+// (two lanes, each with its own scheduler). max_batch_size 1, two requests at t=0 (100 in, 2 out), 10 ms steps:
+//   pp=1 (one node, tp=8): [0,10] r0 prefill (first token 10); [10,20] r0 token 2 (done 20); [20,30] r1 prefill
+//     (first token 30); [30,40] r1 token 2 (done 40).
+//   pp=2: r0 on lane 0, r1 on lane 1, both: first token at 10, done at 20.
+// Each lane has half of the rank's KV blocks: plan_memory's tokens per GPU (a stage's GPUs hold 31 of the 61 layers)
+// / 64-token blocks / 2 lanes.
+TEST(Serving, PipelineStagesKeepOneBatchInFlightPerStage) {
+  auto run = [](const std::string& plan, int domains) {
+    ScenarioText t;
+    t.domains = domains;
+    t.pools = R"([{"name": "main", "role": "aggregated", "instances": 1, "plan": ")" + plan + R"(",
+                   "scheduler": {"max_batch_size": 1, "max_tokens_per_step": 1000, "chunk_size": 1000}}])";
+    t.workload = R"({"arrivals": {"kind": "trace", "file": "trace.csv"}})";
+    ScenarioFile f(t, "0,100,2\n0,100,2\n");
+    const ScenarioSpec sc = f.load();
+    serve::ServingResult r = serve::run_serving(sc, serve::fixed_step_timers(ms(10)), quiet());
+    const MemoryPlan mp = plan_memory(sc.model, sc.precision_variant(), sc.cluster.system.gpu, sc.pools[0].plan,
+                                      MemoryOptions{sc.kv.dtype, sc.kv.memory_fraction, sc.kv.reserve_bytes});
+    return std::make_pair(std::move(r), mp);
+  };
+  auto [one, mp1] = run("tp=8", 1);
+  auto [two, mp2] = run("tp=8,pp=2", 2);
+  ASSERT_EQ(one.metrics.records().size(), 2u);
+  ASSERT_EQ(two.metrics.records().size(), 2u);
+  EXPECT_NEAR(one.metrics.records()[0].e2e_s(), 20 * kMs, 1e-9);
+  EXPECT_NEAR(one.metrics.records()[1].ttft_s(), 30 * kMs, 1e-9);
+  EXPECT_NEAR(one.metrics.records()[1].e2e_s(), 40 * kMs, 1e-9);
+  for (const auto& rec : two.metrics.records()) {
+    EXPECT_NEAR(rec.ttft_s(), 10 * kMs, 1e-9);
+    EXPECT_NEAR(rec.e2e_s(), 20 * kMs, 1e-9);
+  }
+  EXPECT_EQ(two.instance_names.size(), 2u);
+  EXPECT_EQ(two.instance_names[1], "main/0.1");
+  EXPECT_EQ(one.pools[0].kv_blocks_per_rank, static_cast<int>(mp1.kv_tokens_per_gpu / 64));
+  EXPECT_EQ(two.pools[0].kv_blocks_per_rank, static_cast<int>(mp2.kv_tokens_per_gpu / 64) / 2);
+  // Each lane's 10 ms step holds the stages for half of it: 4 steps x 5 ms of GPU time over a 20 ms makespan.
+  EXPECT_NEAR(to_seconds(two.pools[0].busy), 20 * kMs, 1e-9);
 }
 
 // The same with chunk 60: r0's prompt takes two steps (60 + 40).
