@@ -850,6 +850,9 @@ __global__ void __launch_bounds__(256 * MT, (MT == 1 ? 2 : 1)) mla_fp8_kernel(co
 // stored as 8x16-byte core matrices, k-step K at K*1024, core (n-group, k-group) at
 // +256*ng + 128*kg.
 // ---------------------------------------------------------------------------
+#ifndef MLA_WG_LAZY
+#define MLA_WG_LAZY 0  // dev: 1 = lazy running max (measured 1.5% slower at B=256 s=32768, NOTES.md)
+#endif
 #ifndef MLA_WG_SWAP
 #define MLA_WG_SWAP 0  // dev: 1 swaps the descriptor's LBO/SBO roles
 #endif
@@ -895,6 +898,16 @@ __device__ __forceinline__ void stsm_x4_t(uint32_t addr, uint32_t r0, uint32_t r
 }
 __device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void bar_wg(int id) { asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory"); }
+// Barrier of 128 threads that also returns the OR of v over them.
+__device__ __forceinline__ bool bar_wg_or(int id, bool v) {
+  uint32_t r;
+  asm volatile(
+      "{\n .reg .pred p, q;\n setp.ne.u32 q, %1, 0;\n bar.red.or.pred p, %2, 128, q;\n selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(r)
+      : "r"((uint32_t)v), "r"(id)
+      : "memory");
+  return r != 0;
+}
 
 struct WgCfg {
   static constexpr int NT = 256, BN = 64, NST = 3, HB = 32;
@@ -1005,6 +1018,10 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
     float sv[16];
     {
       float acc0[16], acc1[16], accr[16];
+      // The previous tile's PV wgmmas ran under the barrier and the copy issue above.
+      wg_wait<0>();
+#pragma unroll
+      for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
       uint32_t ak[2][2][4][4];
       uint32_t ar[2][4];
 #pragma unroll
@@ -1072,45 +1089,55 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
       for (int i = 0; i < 16; ++i)
         if (!(((i >> 1) & 1) ? v1 : v0)) sv[i] = -INFINITY;
     }
-    // Column (head) max over the tile, tile max |scale| of this warpgroup's chunks.
-    float cm[8];
+    // Lazy running max: the max / kr exchange runs only when some score of the tile
+    // exceeds the running max by more than 8 (log2 domain; P <= 2^8 keeps P'_c < 2^15 in
+    // f16) or some scale would lower kr. The vote is warpgroup-wide (bar.red.or); both
+    // warpgroups see the same S, and a warpgroup that updates alone stays consistent
+    // (its O, l and m cover its own value dims; out = O / l per warpgroup).
+    const float2 sc0 = *reinterpret_cast<const float2*>(sSc + rg * 4 + 2 * wg);
+    const float2 sc1 = *reinterpret_cast<const float2*>(sSc + (rg + 8) * 4 + 2 * wg);
+    const float smx_t = fmaxf(fmaxf(fabsf(sc0.x), fabsf(sc0.y)), fmaxf(fabsf(sc1.x), fabsf(sc1.y)));
+    bool need = 6 - exponent_of(smx_t) < kr;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      cm[2 * j] = fmaxf(sv[4 * j], sv[4 * j + 2]);
-      cm[2 * j + 1] = fmaxf(sv[4 * j + 1], sv[4 * j + 3]);
-    }
+    for (int j = 0; j < 4; ++j)
 #pragma unroll
-    for (int off = 4; off < 32; off <<= 1)
-#pragma unroll
-      for (int k = 0; k < 8; ++k) cm[k] = fmaxf(cm[k], __shfl_xor_sync(0xffffffffu, cm[k], off));
-    float* red = sRed + wg * 128;
-    if (g == 0) {
-      *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8) = make_float4(cm[0], cm[1], cm[2], cm[3]);
-      *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8 + 4) = make_float4(cm[4], cm[5], cm[6], cm[7]);
-    }
-    {
-      const float2 s0 = *reinterpret_cast<const float2*>(sSc + rg * 4 + 2 * wg);
-      const float2 s1 = *reinterpret_cast<const float2*>(sSc + (rg + 8) * 4 + 2 * wg);
-      const float smx = fmaxf(fmaxf(fabsf(s0.x), fabsf(s0.y)), fmaxf(fabsf(s1.x), fabsf(s1.y)));
-      const uint32_t u = __reduce_max_sync(0xffffffffu, __float_as_uint(smx));
-      if (lane == 0) sSmx[wg * 4 + wl] = __uint_as_float(u);
-    }
-    bar_wg(1 + wg);
+      for (int e = 0; e < 4; ++e) need |= sv[4 * j + e] > m_run[2 * j + (e & 1)] + 8.f;
     float tmax[8];
 #pragma unroll
-    for (int k = 0; k < 8; ++k) tmax[k] = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < 4; ++w) {
-      const float4 x0 = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8);
-      const float4 x1 = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8 + 4);
-      tmax[0] = fmaxf(tmax[0], x0.x); tmax[1] = fmaxf(tmax[1], x0.y);
-      tmax[2] = fmaxf(tmax[2], x0.z); tmax[3] = fmaxf(tmax[3], x0.w);
-      tmax[4] = fmaxf(tmax[4], x1.x); tmax[5] = fmaxf(tmax[5], x1.y);
-      tmax[6] = fmaxf(tmax[6], x1.z); tmax[7] = fmaxf(tmax[7], x1.w);
-    }
-    const float smax = fmaxf(fmaxf(sSmx[wg * 4], sSmx[wg * 4 + 1]), fmaxf(sSmx[wg * 4 + 2], sSmx[wg * 4 + 3]));
+    for (int k = 0; k < 8; ++k) tmax[k] = m_run[k];
     const int kold = kr;
-    kr = max(-100, min(kr, 6 - exponent_of(smax)));  // max |s| * 2^kr < 2^7
+    if (!MLA_WG_LAZY || bar_wg_or(1 + wg, need)) {
+      // Column (head) max over the tile, tile max |scale| of this warpgroup's chunks.
+      float cm[8];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        cm[2 * j] = fmaxf(sv[4 * j], sv[4 * j + 2]);
+        cm[2 * j + 1] = fmaxf(sv[4 * j + 1], sv[4 * j + 3]);
+      }
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1)
+#pragma unroll
+        for (int k = 0; k < 8; ++k) cm[k] = fmaxf(cm[k], __shfl_xor_sync(0xffffffffu, cm[k], off));
+      float* red = sRed + wg * 128;
+      if (g == 0) {
+        *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8) = make_float4(cm[0], cm[1], cm[2], cm[3]);
+        *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8 + 4) = make_float4(cm[4], cm[5], cm[6], cm[7]);
+      }
+      const uint32_t u = __reduce_max_sync(0xffffffffu, __float_as_uint(smx_t));
+      if (lane == 0) sSmx[wg * 4 + wl] = __uint_as_float(u);
+      bar_wg(1 + wg);
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const float4 x0 = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8);
+        const float4 x1 = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8 + 4);
+        tmax[0] = fmaxf(tmax[0], x0.x); tmax[1] = fmaxf(tmax[1], x0.y);
+        tmax[2] = fmaxf(tmax[2], x0.z); tmax[3] = fmaxf(tmax[3], x0.w);
+        tmax[4] = fmaxf(tmax[4], x1.x); tmax[5] = fmaxf(tmax[5], x1.y);
+        tmax[6] = fmaxf(tmax[6], x1.z); tmax[7] = fmaxf(tmax[7], x1.w);
+      }
+      const float smax = fmaxf(fmaxf(sSmx[wg * 4], sSmx[wg * 4 + 1]), fmaxf(sSmx[wg * 4 + 2], sSmx[wg * 4 + 3]));
+      kr = max(-100, min(kr, 6 - exponent_of(smax)));  // max |s| * 2^kr < 2^7
+    }
     const float pw = pow2i(kr), kf = pow2i(max(-126, kr - kold));
     float fac[8];
     bool rescale = false;
@@ -1134,9 +1161,7 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
       }
     // P'_c (c = 2wg + ci) -> shared, transposed: core (head group j, token half th) of k-step wl.
     {
-      const float2 s0 = *reinterpret_cast<const float2*>(sSc + rg * 4 + 2 * wg);
-      const float2 s1 = *reinterpret_cast<const float2*>(sSc + (rg + 8) * 4 + 2 * wg);
-      const float cs[2][2] = {{s0.x * pw, s1.x * pw}, {s0.y * pw, s1.y * pw}};  // [ci][th]
+      const float cs[2][2] = {{sc0.x * pw, sc1.x * pw}, {sc0.y * pw, sc1.y * pw}};  // [ci][th]
       const int mi = lane >> 3, r = lane & 7;
 #pragma unroll
       for (int ci = 0; ci < 2; ++ci) {
@@ -1193,12 +1218,12 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
           wg_mma_f16<true>(oacc[2 * G + 1], av[G][1], dp);
         }
       }
-      wg_commit();
-      wg_wait<0>();
-#pragma unroll
-      for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
+      wg_commit();  // completes under the next tile's barrier, copies and chunk-0 conversion
     }
   }
+  wg_wait<0>();
+#pragma unroll
+  for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
 
   // ---- epilogue: l over the warpgroup's tokens, O = O^T * 2^-kr / l ----
 #pragma unroll
