@@ -36,6 +36,14 @@ class Engine {
     const std::size_t C = prog_.comms.size();
     pending_.assign(C * G_, 0);
     if (in.network == NetworkMode::kAnalytic) senders_left_.assign(C * G_, 0);
+    contend_ = in.network == NetworkMode::kAnalytic && !in.link_busy.empty();
+    if (contend_) {
+      links_.reset(in.links);
+      sources_left_.assign(C, 0);
+      last_send_.assign(C, -1);
+      delay_.assign(C, 0);
+      delayed_.assign(C * G_, 0);
+    }
     if (in.trace) {
       tx_.assign(C * G_, {-1, -1});
       rx_.assign(C * G_, {-1, -1});
@@ -50,6 +58,13 @@ class Engine {
         count[s] -= row[s] > 0 ? 1 : 0;  // the diagonal is not sent
       }
       if (!senders_left_.empty()) std::copy(count, count + G_, &senders_left_[c * G_]);
+      if (contend_) {
+        for (std::size_t s = 0; s < G_; ++s) {
+          bool any = false;
+          for (std::size_t d = 0; d < G_ && !any; ++d) any = d != s && m[s * G_ + d] > 0;
+          sources_left_[c] += any ? 1 : 0;
+        }
+      }
       if (!senders_left_.empty()) {
         for (std::size_t d = 0; d < G_; ++d) pending_[c * G_ + d] = pending_[c * G_ + d] > 0 ? 1 : 0;
       }
@@ -108,6 +123,14 @@ class Engine {
     const std::int64_t t = now();
     if (rec_.comm_first_send[c] < 0) rec_.comm_first_send[c] = t;
     if (in_.trace) tx_[c * G_ + s].first = t;
+    if (contend_) {
+      bool any = false;
+      for (std::size_t d = 0; d < G_ && !any; ++d) any = d != s && m[s * G_ + d] > 0;
+      if (any && --sources_left_[c] == 0) {  // S_c: reserve the links (MicroBatchLinks, step_run.h)
+        last_send_[c] = t;
+        delay_[c] = links_.reserve(prog_.comms[c].mb, t, in_.link_busy[c]);
+      }
+    }
     if (!flows_ && !in_.trace) {  // analytic: the last sender to d schedules d's arrival
       // Two passes without data-dependent branches in the first (the matrix is sparse at random): count the
       // sends down, then schedule where a count reached zero now (rare, so that branch predicts well).
@@ -138,6 +161,11 @@ class Engine {
 
   void arrive(std::size_t c, std::size_t d) {
     const std::int64_t t = now();
+    if (contend_ && last_send_[c] >= 0 && t > last_send_[c] && delay_[c] > 0 && !delayed_[c * G_ + d]) {
+      delayed_[c * G_ + d] = 1;  // contention with the other micro-batch: later by the comm's delay
+      sim_.after(Duration{delay_[c]}, [this, c, d] { arrive(c, d); }, {kEventArrive, c * G_ + d});
+      return;
+    }
     rec_.comm_last_arrival[c] = std::max(rec_.comm_last_arrival[c], t);
     if (in_.trace) rx_[c * G_ + d].second = t;
     if (--pending_[c * G_ + d] > 0) return;
@@ -183,6 +211,13 @@ class Engine {
   std::vector<std::int64_t> block_start_;
   std::vector<int> pending_;
   std::vector<int> senders_left_;
+  // Analytic rule with two micro-batches: link reservations between them (MicroBatchLinks).
+  bool contend_ = false;
+  MicroBatchLinks links_;
+  std::vector<int> sources_left_;           // per comm: sources that have not sent yet
+  std::vector<std::int64_t> last_send_;     // per comm: S_c, -1 until every source has sent
+  std::vector<std::int64_t> delay_;         // per comm
+  std::vector<std::uint8_t> delayed_;       // per comm x destination: its arrival already postponed
   std::vector<std::pair<std::int64_t, std::int64_t>> tx_, rx_;
 };
 

@@ -51,7 +51,9 @@ PairRoutes::PairRoutes(const Topology& topo, std::span<const GpuId> gpus)
   load_.assign(links_ + 1, 0.0);
 }
 
-Duration PairRoutes::time(const std::vector<double>& m) {
+Duration PairRoutes::time(const std::vector<double>& m) { return time(m, nullptr); }
+
+Duration PairRoutes::time(const std::vector<double>& m, std::vector<std::pair<std::uint32_t, std::int64_t>>* busy) {
   // Branch-free over every pair (sparse per-token matrices would mispredict a skip): a pair without bytes adds
   // +0.0 to its links' loads, which leaves them bit-identical, and no latency. Each link receives its additions
   // in the order of alltoall_time's (row-major pairs), so the sums are the same to the bit.
@@ -78,8 +80,11 @@ Duration PairRoutes::time(const std::vector<double>& m) {
     load_[head] = head_load;
   }
   double worst = 0;
+  if (busy) busy->clear();
   for (std::size_t l = 0; l < links_; ++l) {
-    worst = std::max(worst, load_[l] > 0 ? load_[l] / bandwidth_[l] : 0.0);
+    const double t = load_[l] > 0 ? load_[l] / bandwidth_[l] : 0.0;
+    worst = std::max(worst, t);
+    if (busy && t > 0) busy->emplace_back(static_cast<std::uint32_t>(l), duration_from_seconds_ceil(t).count());
     load_[l] = 0;
   }
   load_[links_] = 0;

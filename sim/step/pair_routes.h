@@ -20,6 +20,9 @@ class PairRoutes {
   PairRoutes(const Topology& topo, std::span<const GpuId> gpus);
   // m: gpus × gpus bytes, row = source; the diagonal is ignored.
   Duration time(const std::vector<double>& m);
+  // The same, and for every link the matrix loads: (link, load / bandwidth rounded up to the ps) into *busy
+  // (cleared first). The largest busy time is the bandwidth part of time(m).
+  Duration time(const std::vector<double>& m, std::vector<std::pair<std::uint32_t, std::int64_t>>* busy);
 
  private:
   static constexpr std::uint32_t kNoHead = ~std::uint32_t{0};

@@ -45,6 +45,7 @@ struct StageSim {
   Program prog;
   std::shared_ptr<const CostModel> cost;
   std::vector<Duration> analytic;  // per comm
+  std::vector<std::vector<std::pair<std::uint32_t, std::int64_t>>> link_busy;  // per comm, with two micro-batches
   std::optional<step_detail::PairRoutes> routes;
   RunRecord rec;
   PlannedOp scratch;
@@ -153,9 +154,11 @@ void StageSim::setup_batch() {
     }
   }
   analytic.assign(prog.comms.size(), Duration{0});
+  link_busy.assign(needs_analytic && mbs.size() > 1 ? prog.comms.size() : 0, {});
   if (needs_analytic) {
     for (std::size_t c = 0; c < prog.comms.size(); ++c) {
-      if (!prog.comms[c].static_matrix.empty()) analytic[c] = routes->time(prog.comms[c].static_matrix);
+      if (!prog.comms[c].static_matrix.empty())
+        analytic[c] = routes->time(prog.comms[c].static_matrix, link_busy.empty() ? nullptr : &link_busy[c]);
     }
   }
 }
@@ -197,7 +200,7 @@ void StageSim::prepare(std::uint64_t step) {
     if (!ci.static_matrix.empty()) continue;
     const MoeLayerTraffic& t = traffic[ci.mb][static_cast<std::size_t>(ci.moe)];
     ci.matrix = ci.decl.kind == CommKind::kDispatch ? &t.dispatch : &t.combine;
-    if (needs_analytic) analytic[c] = routes->time(*ci.matrix);
+    if (needs_analytic) analytic[c] = routes->time(*ci.matrix, link_busy.empty() ? nullptr : &link_busy[c]);
   }
 }
 
@@ -349,6 +352,8 @@ void StageSim::run(std::uint64_t step) {
   in.gpus = gpu_ids;
   in.network = setup.mode == StepMode::kFast ? NetworkMode::kAnalytic : setup.network;
   in.analytic = analytic;
+  in.link_busy = link_busy;
+  in.links = topo->link_count();
   in.trace = setup.record_trace;
   rec.reset(prog.gpus, prog.types, prog.comms.size(), in.trace);
   if (setup.mode == StepMode::kFast) {
