@@ -18,6 +18,8 @@
 //                (fp32 accumulators in registers).
 // Each split writes O / l and its log-sum-exp; a second kernel combines the
 // splits (skipped when there is one split, then the block writes bf16 directly).
+// FP8 cache: h = 16 runs mla_fp8_kernel, h = 32 (B*s >= 8192) mla_wg_kernel (wgmma);
+// both are described above their definitions.
 #include <algorithm>
 
 #include "../suites.h"
@@ -853,16 +855,22 @@ __global__ void __launch_bounds__(256 * MT, (MT == 1 ? 2 : 1)) mla_fp8_kernel(co
 #ifndef MLA_WG_LAZY
 #define MLA_WG_LAZY 0  // dev: 1 = lazy running max (measured 1.5% slower at B=256 s=32768, NOTES.md)
 #endif
-#ifndef MLA_WG_SWAP
-#define MLA_WG_SWAP 0  // dev: 1 swaps the descriptor's LBO/SBO roles
-#endif
+// Descriptor of a K-major, unswizzled operand: LBO = byte stride of core matrices along K,
+// SBO = along N (the PTX ISA's definition; the swapped roles fail the checks, H200 dev run).
 __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
-  constexpr uint64_t kdir = 128, ndir = 256;  // byte strides of core matrices along K and N
-  constexpr uint64_t lbo = MLA_WG_SWAP ? ndir : kdir, sbo = MLA_WG_SWAP ? kdir : ndir;
+  constexpr uint64_t lbo = 128, sbo = 256;
   return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((lbo >> 4) << 16) | ((sbo >> 4) << 32);
 }
-__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_fence() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_commit() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
 template <int N>
 __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
 __device__ __forceinline__ void wg_reg_fence(float (&d)[16]) {
@@ -1273,6 +1281,7 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
 
 
 __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)  // wgmma: sm_90a only (see wg_kernel_available)
   using C = WgCfg;
   constexpr int NT = C::NT, BN = C::BN, NST = C::NST;
   extern __shared__ __align__(128) uint8_t smem[];
@@ -1342,6 +1351,16 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
   fence_async_smem();
   if (wg == 0) mla_wg_loop<0>(p, smem, kvb, tok0, tok1, ntiles, fq);
   else mla_wg_loop<1>(p, smem, kvb, tok0, tok1, ntiles, fq);
+#endif
+}
+
+// 1 when the module was built for sm_90a (wgmma available), 0 for a plain sm_90 build.
+__global__ void mla_wg_probe(int* out) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  *out = 1;
+#else
+  *out = 0;
+#endif
 }
 
 // One block of 128 threads per (b, head): combine the splits.
@@ -1380,14 +1399,32 @@ struct Plan {
   int MT, BN, hb, hg, nsplit, split_len;
 };
 
-// fp8 h=32 runs mla_wg_kernel; MOESIM_MLA_F8H32=old (dev knob, for A/B runs) keeps the
-// shared-memory dequantisation kernel.
-bool use_wg_kernel() {
+// fp8 h=32 runs mla_wg_kernel from B*s >= 8192 tokens; below that (launch- and
+// latency-bound, 16-23 us) the shared-memory dequantisation kernel measured 3-7% faster
+// (H200 dev grid, NOTES.md). MOESIM_MLA_F8H32=old (dev knob, for A/B runs) keeps the
+// old kernel everywhere.
+// The harness must be built for sm_90a (CMAKE_CUDA_ARCHITECTURES=90a) for the wgmma kernel;
+// a plain sm_90 build keeps the old kernel (probed once, outside any timing).
+bool wg_kernel_available() {
   static const bool v = [] {
-    const char* e = std::getenv("MOESIM_MLA_F8H32");
-    return !(e && std::string(e) == "old");
+    int* d = nullptr;
+    int h = 0;
+    MOESIM_CUDA_CHECK(cudaMalloc(&d, sizeof(int)));
+    mla_wg_probe<<<1, 1>>>(d);
+    CUSTOM_CHECK_LAUNCH();
+    MOESIM_CUDA_CHECK(cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost));
+    MOESIM_CUDA_CHECK(cudaFree(d));
+    if (!h) std::fprintf(stderr, "mla_decode: built without sm_90a, fp8 h=32 uses the mma.sync kernel\n");
+    return h == 1;
   }();
   return v;
+}
+bool use_wg_kernel(int B, int s) {
+  static const bool off = [] {
+    const char* e = std::getenv("MOESIM_MLA_F8H32");
+    return e && std::string(e) == "old";
+  }();
+  return !off && (long)B * s >= 8192 && wg_kernel_available();
 }
 
 Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
@@ -1416,7 +1453,7 @@ Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
   // it). The other plans are unchanged.
   const double tile_bytes = (double)pl.BN * FP8_ROW;
   const double combine_tiles =
-      (fp8 && (pl.MT == 1 || (pl.MT == 2 && use_wg_kernel()))) ? (double)pl.hb * DV * 4 * 2 / tile_bytes : 0.0;
+      (fp8 && (pl.MT == 1 || (pl.MT == 2 && use_wg_kernel(B, s)))) ? (double)pl.hb * DV * 4 * 2 / tile_bytes : 0.0;
   for (int ns = 1; ns <= maxns; ++ns) {
     long blocks = base * ns;
     long waves = (blocks + slots - 1) / slots;
@@ -1490,7 +1527,7 @@ void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t*
   // Configurations (heads per block, tile tokens, cp.async stages): see NOTES.md.
   if (pl.MT == 4) { if (fp8) launch_cfg<4, 32, true, 4>(pl, p, st); else launch_cfg<4, 64, false, 2>(pl, p, st); }
   else if (pl.MT == 2) {
-    if (fp8) { if (use_wg_kernel()) launch_wg(pl, p, st); else launch_cfg<2, 64, true, 2>(pl, p, st); }
+    if (fp8) { if (use_wg_kernel(B, s)) launch_wg(pl, p, st); else launch_cfg<2, 64, true, 2>(pl, p, st); }
     else launch_cfg<2, 64, false, 2>(pl, p, st);
   }
   else { if (fp8) launch_f8<1, 4>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }
@@ -1625,7 +1662,7 @@ void run_mla_decode_suite(Harness& h) {
   struct Small { int B, h, s, ns; };
   const Small smalls[] = {{2, 16, 777, 0}, {3, 32, 300, 0}, {2, 64, 1100, 0}, {1, 128, 2048, 5},
                           {2, 16, 100, 1}, {1, 128, 333, 1}, {4, 64, 513, 3}, {2, 32, 777, 3},
-                          {1, 32, 64, 1},  {2, 32, 4099, 0}};
+                          {1, 32, 64, 1},  {2, 32, 4099, 0}, {3, 32, 2777, 3}, {1, 32, 8257, 1}};
   const char* sweep = std::getenv("MOESIM_MLA_SWEEP");
   const bool prof = sweep && std::string(sweep).rfind("prof", 0) == 0;  // dev knob: prof16 / prof32: one fp8 point
   for (int fp8 = 0; fp8 <= 1 && !prof; ++fp8)
@@ -1652,6 +1689,9 @@ void run_mla_decode_suite(Harness& h) {
   std::vector<Pt> pts;
   if (prof) {
     pts = {{64, 8192, std::atoi(sweep + 4), true}};
+  } else if (sweep && std::string(sweep) == "f8h32") {  // dev knob: the fp8 h=32 grid points
+    for (int B : Bs)
+      for (int s : Ss) pts.push_back({B, s, 32, true});
   } else if (sweep && std::string(sweep) == "checks") {  // dev knob: the small-shape checks only
   } else if (sweep && std::string(sweep) == "f8") {  // dev knob: the large fp8 h=16/32 points
     pts = {{256, 32768, 16, true}, {128, 32768, 16, true}, {256, 8192, 16, true}, {64, 8192, 16, true},
