@@ -67,7 +67,7 @@ runs() { "$BIN" --help >/dev/null 2>&1; }
 
 if [ "$BUILD" = 1 ] || [ ! -x "$BIN" ]; then
   if [ -x "$BIN" ] && [ "$BUILD" = 0 ]; then :; else
-    cmake -S "$ROOT/validate/kernels" -B "$BDIR" -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release >&2 &&
+    cmake -S "$ROOT/validate/kernels" -B "$BDIR" -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_BUILD_TYPE=Release >&2 &&
       cmake --build "$BDIR" -j"$(nproc)" >&2 || { echo "build failed" >&2; exit 3; }
   fi
 fi
@@ -77,7 +77,7 @@ if ! runs; then
     echo "moesim_harness does not start here; rebuilding" >&2
     ldd "$BIN" >&2 || true
     rm -rf "$BDIR/CMakeCache.txt" "$BDIR/CMakeFiles"
-    cmake -S "$ROOT/validate/kernels" -B "$BDIR" -DCMAKE_CUDA_ARCHITECTURES=90 >&2 && cmake --build "$BDIR" -j"$(nproc)" >&2
+    cmake -S "$ROOT/validate/kernels" -B "$BDIR" -DCMAKE_CUDA_ARCHITECTURES=90a >&2 && cmake --build "$BDIR" -j"$(nproc)" >&2
     runs || { echo "moesim_harness still does not start" >&2; exit 3; }
   fi
 fi
