@@ -87,16 +87,26 @@ TEST(Step, SameSeedSameResult) {
   EXPECT_NE(a.run(5).step_time, ra.step_time);  // another step draws other routes
 }
 
-TEST(Step, FastPathEqualsDetailedAnalyticAndIsCloseToFluid) {
-  // EP8 inside one HGX node (NVLink only).
-  StepSetup s = make("deepseek-r1", "hgx-h200", "tp=1,ep=8", 1, BatchShape::decode(8 * 64, 2000));
+// The same setup in the fast path, the detailed engine with the analytic rule, and with the fluid network.
+struct ThreeWays {
+  StepResult fast, analytic, fluid;
+};
+ThreeWays three_ways(StepSetup s) {
+  ThreeWays r;
   s.mode = StepMode::kFast;
-  const StepResult fast = simulate_step(s);
+  r.fast = simulate_step(s);
   s.mode = StepMode::kDetailed;
   s.network = NetworkMode::kAnalytic;
-  const StepResult analytic = simulate_step(s);
+  r.analytic = simulate_step(s);
   s.network = NetworkMode::kFluid;
-  const StepResult fluid = simulate_step(s);
+  r.fluid = simulate_step(s);
+  return r;
+}
+
+TEST(Step, FastPathEqualsDetailedAnalyticAndIsCloseToFluid) {
+  // EP8 inside one HGX node (NVLink only).
+  const auto [fast, analytic, fluid] =
+      three_ways(make("deepseek-r1", "hgx-h200", "tp=1,ep=8", 1, BatchShape::decode(8 * 64, 2000)));
   EXPECT_EQ(fast.step_time, analytic.step_time);
   EXPECT_GT(analytic.events, 0u);
   EXPECT_NEAR(to_seconds(fast.step_time) / to_seconds(fluid.step_time), 1.0, 0.10);
@@ -129,13 +139,7 @@ TEST(Step, MicroBatchLinkReservationsByHand) {
 TEST(Step, TwoMicroBatchAllToAllsShareTheLinksInTheAnalyticRule) {
   StepSetup s = make("deepseek-r1", "hgx-h100", "tp=1,ep=32", 4, BatchShape::prefill(64, 1024));
   s.overlap = Overlap::kTbo;
-  s.mode = StepMode::kFast;
-  const StepResult fast = simulate_step(s);
-  s.mode = StepMode::kDetailed;
-  s.network = NetworkMode::kAnalytic;
-  const StepResult analytic = simulate_step(s);
-  s.network = NetworkMode::kFluid;
-  const StepResult fluid = simulate_step(s);
+  const auto [fast, analytic, fluid] = three_ways(s);
   EXPECT_EQ(fast.step_time, analytic.step_time);
   EXPECT_NEAR(to_seconds(fast.step_time) / to_seconds(fluid.step_time), 1.0, 0.05);
   // The overlap still pays off against running the halves' communication back to back.
