@@ -1,7 +1,6 @@
 // Kernel "router": top-k expert selection from FP32 router logits [T, E].
 //
-// One warp per token; lane l holds the E/32 contiguous logits l*V .. l*V+V-1
-// (V = E/32), loaded with 16-byte loads. Variants:
+// Variants:
 //   sigmoid (DeepSeek-V3/R1 "noaux_tc", Kimi K2): s = sigmoid(x); selection on
 //     s + bias; optional group limit (group score = sum of the top-2 biased
 //     scores of the group, keep topk_groups groups); weights = s of the chosen
@@ -9,11 +8,14 @@
 //   softmax (Mistral Large 3 / Qwen3 as specified): selection on the logits;
 //     weights = softmax over the chosen k (= softmax over E, renormalised).
 // Ties break towards the lower expert index (the CPU reference does the same).
-// Outputs: ids int32 [T, k], weights fp32 [T, k]; ascending expert id on the fast
-// path, selection order on the exact (tie) path (the order is not part of the
-// contract: DeepSeek's own gate uses topk(sorted=False)). Algorithm: see v4 below.
+// Outputs: ids int32 [T, k], weights fp32 [T, k]; the order inside a token's k is
+// not part of the contract (DeepSeek's own gate uses topk(sorted=False)).
+// Algorithms: v5 (8 lanes per token) for DeepSeek/Mistral/Qwen, v4 (one warp per
+// token) for Kimi K2; both below.
 #include <algorithm>
+#include <climits>
 #include <numeric>
+#include <type_traits>
 
 #include "../suites.h"
 #include "common.cuh"
@@ -36,6 +38,495 @@ constexpr RouterVariant kVariants[] = {
     {"qwen3", 128, 8, 1, 1, false, 1.0f},
 };
 
+// ---------------------------------------------------------------------------
+// v5 (session 4; deepseek_r1, mistral_large3, qwen3): 8 lanes per token, 4 tokens
+// ("a quad") per warp, persistent grid.
+//   Load: lane 0 of each warp copies whole quads (4 consecutive tokens, contiguous in
+//     memory) into shared memory with cp.async.bulk (STAGES-deep ring, one mbarrier per
+//     stage; ROUTER5_LDGSTS=1: 16-byte cp.async by every lane instead). Lane l8 of a
+//     token holds the V = E/8 contiguous experts l8*V .. l8*V+V-1, read with 16-byte
+//     shared loads in a lane-rotated chunk order so that the 8 lanes of a token hit 8
+//     different bank groups (DeepSeek: lane = group of 32 experts).
+//   1. selection values sel in registers (sigmoid by ex2.approx + rcp.approx, + bias
+//      from shared memory; or the logit);
+//   2. each lane takes the sorted top-K of its V values (sorting networks on floats over
+//      chunks of K, bitonic top-K merges);
+//   3. DeepSeek: group score = top[0] + top[1] (the reference's float sum); rank =
+//      number of groups with a higher score or an equal score and a lower index (7
+//      segment shuffles); the TG groups of rank < TG stay, the others offer -inf;
+//   4. the token's top-K by a butterfly of bitonic top-K merges over its 8 lanes (xor
+//      1, 2 sorted; xor 4 only as a set): tau = the K-th largest allowed value;
+//   5. each lane marks its slots with sel >= tau in a bit mask; if the token's marks
+//      total exactly K (no equal floats at the boundary) the lanes write the ids at
+//      their segment-scan offsets, otherwise the warp runs K exact arg-max rounds for
+//      its 4 tokens (lowest index wins ties; cold path, values recomputed from shared
+//      memory so that it costs the fast path no registers);
+//   6. output lane j of a token reads the j-th chosen id, recomputes its weight from the
+//      logit still in shared memory, sums over the K lanes and writes.
+// kimi_k2 stays on v4 (below) unless ROUTER5_KIMI=1: v5 measured 65-68 us or 90-108 us
+// at T=131072 from run to run (v4: 89.7), see NOTES.md "Session 4".
+// ---------------------------------------------------------------------------
+constexpr int kLPT = 8;     // lanes per token
+constexpr int kTPW = 4;     // tokens per warp iteration
+constexpr int kR5Warps = 8;  // warps per block
+// Dev knobs (compile-time; defaults are the measured choices).
+#ifndef ROUTER5_STAGES_DS
+#define ROUTER5_STAGES_DS 2
+#endif
+#ifndef ROUTER5_MINB_DS
+#define ROUTER5_MINB_DS 3  // blocks per SM the register budget is sized for
+#endif
+#ifndef ROUTER5_MINB_E128
+#define ROUTER5_MINB_E128 5
+#endif
+#ifndef ROUTER5_CONTIG
+#define ROUTER5_CONTIG 0  // 1: each block takes a contiguous range of quads
+#endif
+#ifndef ROUTER5_LDGSTS
+#define ROUTER5_LDGSTS 0  // 1: cp.async 16-byte copies by every lane instead of cp.async.bulk
+#endif
+#ifndef ROUTER5_KIMI
+#define ROUTER5_KIMI 0  // 1: kimi_k2 on v5 (bimodal at T=131072, see NOTES), 0: on v4
+#endif
+#ifndef ROUTER5_STAGES_E128
+#define ROUTER5_STAGES_E128 2
+#endif
+
+__device__ __forceinline__ void cef(float& a, float& b) {  // descending compare-exchange
+  const float h = fmaxf(a, b), l = fminf(a, b);
+  a = h;
+  b = l;
+}
+// Sorting networks (descending), verified exhaustively with the 0-1 principle:
+// 4 inputs 5 exchanges, 8 inputs 19 (Batcher).
+__device__ __forceinline__ void sort_desc(float (&v)[4]) {
+  cef(v[0], v[1]);
+  cef(v[2], v[3]);
+  cef(v[0], v[2]);
+  cef(v[1], v[3]);
+  cef(v[1], v[2]);
+}
+__device__ __forceinline__ void sort_desc(float (&v)[8]) {
+  cef(v[0], v[1]);
+  cef(v[2], v[3]);
+  cef(v[4], v[5]);
+  cef(v[6], v[7]);
+  cef(v[0], v[2]);
+  cef(v[1], v[3]);
+  cef(v[4], v[6]);
+  cef(v[5], v[7]);
+  cef(v[1], v[2]);
+  cef(v[5], v[6]);
+  cef(v[0], v[4]);
+  cef(v[1], v[5]);
+  cef(v[2], v[6]);
+  cef(v[3], v[7]);
+  cef(v[2], v[4]);
+  cef(v[3], v[5]);
+  cef(v[1], v[2]);
+  cef(v[3], v[4]);
+  cef(v[5], v[6]);
+}
+// acc (sorted desc) := sorted top-N of acc and c (sorted desc): max(acc[i], c[N-1-i])
+// is bitonic and holds the top N; the half-cleaners sort it.
+template <int N>
+__device__ __forceinline__ void merge_top(float (&acc)[N], const float (&c)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) acc[i] = fmaxf(acc[i], c[N - 1 - i]);
+#pragma unroll
+  for (int d = N / 2; d > 0; d >>= 1)
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+      if ((i & d) == 0) cef(acc[i], acc[i + d]);
+}
+template <int V, int K>
+__device__ __forceinline__ void topk_sorted(const float (&x)[V], float (&top)[K]) {
+  static_assert(V % K == 0, "V must be a multiple of K");
+#pragma unroll
+  for (int a = 0; a < V / K; ++a) {
+    float ch[K];
+#pragma unroll
+    for (int i = 0; i < K; ++i) ch[i] = x[a * K + i];
+    sort_desc(ch);
+    if (a == 0) {
+#pragma unroll
+      for (int i = 0; i < K; ++i) top[i] = ch[i];
+    } else {
+      merge_top<K>(top, ch);
+    }
+  }
+}
+
+// Chunk rotation: at step i lane l8 reads its chunk (i + rot(l8)) mod C. Chunk c of
+// lane l8 lies in bank group (l8*C + c) mod 8 (E/4 is a multiple of 8), so the 8 lanes
+// of a token (one phase of a 16-byte shared load) must hit 8 different groups.
+template <int C>
+__host__ __device__ constexpr int rot5(int l8) {
+  if constexpr (C == 8) return l8;
+  else if constexpr (C == 4) return l8 >> 1;
+  else if constexpr (C == 12) return (int)((0x177001AAu >> (4 * l8)) & 15u);  // found by search
+  else return 0;
+}
+template <int C>
+constexpr bool rot5_conflict_free() {
+  for (int i = 0; i < C; ++i) {
+    unsigned seen = 0;
+    for (int l = 0; l < 8; ++l) {
+      const int c = (i + rot5<C>(l)) % C;
+      seen |= 1u << ((l * C + c) % 8);
+    }
+    if (seen != 0xffu) return false;
+  }
+  return true;
+}
+static_assert(rot5_conflict_free<4>() && rot5_conflict_free<8>() && rot5_conflict_free<12>(), "rotation");
+
+// sigmoid(x) = 1 / (1 + 2^(-x log2 e)); ex2.approx and rcp.approx (a few ulp: the
+// checks compare weights to 1e-5 and id sets exactly, near-ties counted apart).
+__device__ __forceinline__ float fast_sigmoid(float x) {
+  float e, r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(-x * 1.4426950408889634f));
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.0f + e));
+  return r;
+}
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+__device__ __forceinline__ void fence_proxy_async_shared() {
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+// One bulk copy global -> shared completing on the mbarrier (called by one lane).
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
+template <int E, int K, bool SIGMOID, int STAGES>
+struct R5Cfg {
+  static constexpr int V = E / kLPT;       // values per lane
+  static constexpr int C = V / 4;          // 16-byte chunks per lane
+  static constexpr int QB = kTPW * E * 4;  // bytes per quad
+  static constexpr int SID_B = kTPW * K * 4;
+  static constexpr int WARP_B = (STAGES * QB + SID_B + STAGES * 8 + 127) / 128 * 128;
+  static constexpr int BIAS_B = SIGMOID ? (E * 4 + 127) / 128 * 128 : 0;
+  static constexpr int SMEM = BIAS_B + kR5Warps * WARP_B;
+};
+
+// G: groups (1 = no group limit; else one group per lane), TG: groups kept.
+template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB>
+__global__ void __launch_bounds__(32 * kR5Warps, MINB)
+    router5_kernel(const float* __restrict__ logits, const float* __restrict__ bias, int T, float route_scale,
+                   int* __restrict__ ids, float* __restrict__ wts) {
+  using Cfg = R5Cfg<E, K, SIGMOID, STAGES>;
+  constexpr int V = Cfg::V, C = Cfg::C, QB = Cfg::QB;
+  static_assert(E % (kLPT * 4) == 0, "E: a multiple of 32");
+  static_assert(K == 4 || K == 8, "k: 4 or 8");
+  static_assert(G == 1 || (G == kLPT && TG < G), "group limit: one group per lane");
+  using Mask = typename std::conditional<(V > 32), unsigned long long, unsigned>::type;
+  extern __shared__ __align__(128) unsigned char smem5[];
+
+  const int lane = threadIdx.x & 31, wib = threadIdx.x >> 5;
+  const int tq = lane >> 3, l8 = lane & 7;
+  const int rho = rot5<C>(l8);
+  float* sbias = reinterpret_cast<float*>(smem5);
+  unsigned char* wbase = smem5 + Cfg::BIAS_B + wib * Cfg::WARP_B;
+  int* sids = reinterpret_cast<int*>(wbase + STAGES * QB) + tq * K;
+  const uint32_t bar0 = smem_u32(wbase + STAGES * QB + Cfg::SID_B);
+  const uint32_t data0 = smem_u32(wbase);
+
+  // Chunk offset (bytes, inside the token's row) of step i.
+  auto chunk_off = [&](int i) {
+    int c = i + rho;
+    c -= (c >= C) ? C : 0;
+    return l8 * V * 4 + 16 * c;
+  };
+  int coff[C];
+#pragma unroll
+  for (int i = 0; i < C; ++i) coff[i] = chunk_off(i);
+  // Expert id of slot s (= 4 * step + element).
+  auto id_of = [&](int s) {
+    int p = s + 4 * rho;
+    p -= (p >= V) ? V : 0;
+    return l8 * V + p;
+  };
+
+  if constexpr (SIGMOID) {  // bias in shared memory (read with the same chunk rotation)
+    for (int e = threadIdx.x; e < E; e += blockDim.x) sbias[e] = bias[e];
+    __syncthreads();
+  }
+
+  const int nq = (T + kTPW - 1) / kTPW;
+#if ROUTER5_CONTIG
+  // each block walks its own contiguous range of quads, its warps interleaved
+  const int W = kR5Warps;
+  const int qend = (int)((long long)nq * (blockIdx.x + 1) / gridDim.x);
+  int q = (int)((long long)nq * blockIdx.x / gridDim.x) + wib;
+#else
+  const int W = gridDim.x * kR5Warps;
+  const int qend = nq;
+  int q = blockIdx.x * kR5Warps + wib;
+#endif
+#if ROUTER5_LDGSTS
+  // cp.async (16 bytes a lane, coalesced), one commit group per quad (empty past the end).
+  auto issue = [&](int st, int qq) {
+    if (qq < qend) {
+      const unsigned char* src = reinterpret_cast<const unsigned char*>(logits + (size_t)qq * kTPW * E);
+      const uint32_t nbytes = (uint32_t)(min(kTPW, T - qq * kTPW) * E * 4);
+#pragma unroll
+      for (int i = 0; i < QB / 512; ++i) {
+        const uint32_t o = i * 512 + lane * 16;
+        const uint32_t sz = o < nbytes ? 16u : 0u;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(data0 + st * QB + o),
+                     "l"(src + (sz ? o : 0u)), "r"(sz)
+                     : "memory");
+      }
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
+  };
+#pragma unroll
+  for (int s0 = 0; s0 < STAGES; ++s0) issue(s0, q + s0 * W);
+#else
+  auto issue = [&](int st, int qq) {
+    const int ntok = min(kTPW, T - qq * kTPW);
+    fence_proxy_async_shared();
+    bulk_load(data0 + st * QB, logits + (size_t)qq * kTPW * E, (uint32_t)(ntok * E * 4), bar0 + 8 * st);
+  };
+  if (lane == 0) {
+#pragma unroll
+    for (int s0 = 0; s0 < STAGES; ++s0)
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(bar0 + 8 * s0) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#pragma unroll
+    for (int s0 = 0; s0 < STAGES; ++s0)
+      if (q + s0 * W < qend) issue(s0, q + s0 * W);
+  }
+#endif
+  __syncwarp();
+
+  int st = 0;
+  uint32_t par = 0;
+#pragma unroll 1
+  for (; q < qend; q += W) {
+#if ROUTER5_LDGSTS
+    asm volatile("cp.async.wait_group %0;" ::"n"(STAGES - 1) : "memory");
+    __syncwarp();
+#else
+    mbar_wait(bar0 + 8 * st, par);
+#endif
+    const unsigned char* xrow = wbase + st * QB + tq * E * 4;  // this lane's token
+    const int tok = q * kTPW + tq;
+    const bool valid = tok < T;
+
+    // 1. selection values
+    float sel[V];
+#pragma unroll
+    for (int i = 0; i < C; ++i) {
+      const float4 v = *reinterpret_cast<const float4*>(xrow + coff[i]);
+      const float xv[4] = {v.x, v.y, v.z, v.w};
+      float4 b4 = make_float4(0.f, 0.f, 0.f, 0.f);
+      if constexpr (SIGMOID)
+        b4 = *reinterpret_cast<const float4*>(reinterpret_cast<const unsigned char*>(sbias) + coff[i]);
+      const float bv[4] = {b4.x, b4.y, b4.z, b4.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if constexpr (SIGMOID) sel[4 * i + j] = fast_sigmoid(xv[j]) + bv[j];
+        else sel[4 * i + j] = xv[j];
+      }
+    }
+    // 2. per-lane sorted top-K
+    float top[K];
+    topk_sorted<V, K>(sel, top);
+
+    // 3. group limit
+    bool keep = true;
+    if constexpr (G > 1) {
+      const float score = top[0] + top[1];
+      int rank = 0;
+#pragma unroll
+      for (int m = 1; m < 8; ++m) {
+        const float o = __shfl_xor_sync(0xffffffffu, score, m);
+        const int hb = m >= 4 ? 4 : (m >= 2 ? 2 : 1);  // partner (l8 ^ m) < l8 iff bit hb of l8 is set
+        rank += (o > score || (o == score && (l8 & hb))) ? 1 : 0;
+      }
+      keep = rank < TG;
+    }
+
+    // 4. segment top-K: butterfly of bitonic top-K merges over the token's 8 lanes.
+    //    After the xor-1 and xor-2 levels every lane holds the sorted top-K of its 4-lane
+    //    half; the last level only needs the set {max(mt[i], partner's mt[K-1-i])} (the
+    //    token's top K, unsorted): tau = its minimum, top0 = the larger of the two heads.
+    float mt[K];
+#pragma unroll
+    for (int r = 0; r < K; ++r) mt[r] = keep ? top[r] : -INFINITY;
+#pragma unroll
+    for (int m = 1; m < kLPT / 2; m <<= 1) {
+      // mt[i] = max(mt[i], partner's mt[K-1-i]) pairwise (two values live), then clean.
+#pragma unroll
+      for (int i = 0; i < K / 2; ++i) {
+        const float a = __shfl_xor_sync(0xffffffffu, mt[i], m);
+        const float b = __shfl_xor_sync(0xffffffffu, mt[K - 1 - i], m);
+        mt[i] = fmaxf(mt[i], b);
+        mt[K - 1 - i] = fmaxf(mt[K - 1 - i], a);
+      }
+#pragma unroll
+      for (int d = K / 2; d > 0; d >>= 1)
+#pragma unroll
+        for (int i = 0; i < K; ++i)
+          if ((i & d) == 0) cef(mt[i], mt[i + d]);
+    }
+    float tau = 0.f, top0 = 0.f;
+#pragma unroll
+    for (int i = 0; i < K; ++i) {
+      const float o = __shfl_xor_sync(0xffffffffu, mt[K - 1 - i], kLPT / 2);
+      const float v = fmaxf(mt[i], o);
+      tau = (i == 0) ? v : fminf(tau, v);
+      if (i == K - 1) top0 = fmaxf(mt[0], o);  // o = partner's head
+    }
+    // 5. selected slots {allowed, sel >= tau}; exactly K of them unless equal floats
+    //    sit at the boundary (then the exact rounds run). The mask is rotated so that
+    //    bit p stands for expert l8*V + p.
+    const float thr = (keep && valid) ? tau : INFINITY;
+    constexpr int NW = (V + 31) / 32;
+    uint32_t mw[NW];
+#pragma unroll
+    for (int w = 0; w < NW; ++w) mw[w] = 0u;
+#pragma unroll
+    for (int s = 0; s < V; ++s) {
+      uint32_t ge;
+      asm("set.ge.u32.f32 %0, %1, %2;" : "=r"(ge) : "f"(sel[s]), "f"(thr));
+      mw[s / 32] |= ge & (1u << (s % 32));
+    }
+    Mask mask;
+    if constexpr (V == 32) {
+      mask = __funnelshift_l(mw[0], mw[0], 4 * rho);
+    } else if constexpr (V == 16) {
+      const uint32_t d = mw[0] | (mw[0] << 16);
+      mask = (d << (4 * rho)) >> 16;
+    } else {
+      static_assert(V == 48, "mask rotation for V = 16, 32, 48");
+      const unsigned long long x = ((unsigned long long)mw[1] << 32) | mw[0];
+      const int r = 4 * rho;
+      mask = ((x << r) | (x >> (48 - r))) & ((1ull << 48) - 1);
+    }
+    const int cnt = (V > 32) ? __popcll((unsigned long long)mask) : __popc((unsigned)mask);
+    int p = cnt;  // inclusive segment scan of the counts
+#pragma unroll
+    for (int d = 1; d < kLPT; d <<= 1) {
+      const int o = __shfl_up_sync(0xffffffffu, p, d, kLPT);
+      if (l8 >= d) p += o;
+    }
+    const int tot = __shfl_sync(0xffffffffu, p, kLPT - 1, kLPT);
+    const bool bad = valid && tot != K;
+
+    if (!__any_sync(0xffffffffu, bad)) {
+      int off = p - cnt;
+      while (mask) {
+        const int pos = (V > 32) ? __ffsll((long long)mask) - 1 : __ffs((unsigned)mask) - 1;
+        mask &= mask - 1;
+        if (off < K) sids[off] = l8 * V + pos;  // always true here; guards the shared memory
+        ++off;
+      }
+    } else {
+      // exact rounds (equal floats at the boundary): lowest index wins ties. Cold
+      // path: the values are recomputed from the logits still in shared memory (no
+      // register arrays live across it, so it does not raise the fast path's registers).
+      Mask removed = 0;
+      int my_id = 0;
+#pragma unroll 1
+      for (int r = 0; r < K; ++r) {
+        float bv = -INFINITY;
+        int bi = INT_MAX;
+#pragma unroll 1
+        for (int s = 0; s < V; ++s) {
+          if (!keep || ((removed >> s) & 1)) continue;
+          const int o = chunk_off(s >> 2) + 4 * (s & 3);
+          const float xv = *reinterpret_cast<const float*>(xrow + o);
+          float v = xv;
+          if constexpr (SIGMOID) v = fast_sigmoid(xv) + *reinterpret_cast<const float*>(
+                                                          reinterpret_cast<const unsigned char*>(sbias) + o);
+          const int id = id_of(s);
+          if (v > bv || (v == bv && id < bi)) { bv = v; bi = id; }
+        }
+#pragma unroll
+        for (int m = 1; m < kLPT; m <<= 1) {
+          const float ov = __shfl_xor_sync(0xffffffffu, bv, m);
+          const int oi = __shfl_xor_sync(0xffffffffu, bi, m);
+          if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+        }
+        if (bi >= l8 * V && bi < l8 * V + V) {  // mine: mark its slot
+          int sl = bi - l8 * V - 4 * rho;
+          sl += (sl < 0) ? V : 0;
+          removed |= (Mask)1 << sl;
+        }
+        if (l8 == r) my_id = bi;
+      }
+      if (l8 < K) sids[l8] = my_id;
+#ifdef ROUTER5_POISON_FALLBACK  // dev only: the random check then counts fallback tokens
+      if (l8 < K) sids[l8] = 0;
+#endif
+    }
+    __syncwarp();
+
+    // 6. output: lane j of the token handles its j-th chosen expert
+    {
+      const int j = l8 & (K - 1);
+      const int id = valid ? sids[j] : 0;
+      const float xv = *reinterpret_cast<const float*>(xrow + 4 * id);
+      const float w = SIGMOID ? fast_sigmoid(xv) : __expf(xv - top0);
+      float sum = w;
+#pragma unroll
+      for (int o = 1; o < K; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      if (valid && l8 < K) {
+        ids[(size_t)tok * K + j] = id;
+        wts[(size_t)tok * K + j] = w * __fdividef(route_scale, sum);
+      }
+    }
+    __syncwarp();  // stage and sids reads done
+#if ROUTER5_LDGSTS
+    issue(st, q + STAGES * W);
+#else
+    if (lane == 0 && q + STAGES * W < qend) issue(st, q + STAGES * W);
+#endif
+    if (++st == STAGES) { st = 0; par ^= 1; }
+  }
+}
+
+template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB>
+void launch_router5(const float* logits, const float* bias, int T, float route_scale, int* ids, float* w,
+                    cudaStream_t s) {
+  using Cfg = R5Cfg<E, K, SIGMOID, STAGES>;
+  auto kfn = router5_kernel<E, K, SIGMOID, G, TG, STAGES, MINB>;
+  static int max_blocks = 0;  // resident blocks on the whole GPU (persistent grid cap)
+  if (max_blocks == 0) {
+    int dev = 0, per_sm = 0;
+    MOESIM_CUDA_CHECK(cudaGetDevice(&dev));
+    MOESIM_CUDA_CHECK(cudaFuncSetAttribute(kfn, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM));
+    // The persistent grid assumes every block is resident: ask for the largest shared
+    // memory carveout (left to itself the driver may pick one that fits fewer blocks).
+    MOESIM_CUDA_CHECK(cudaFuncSetAttribute(kfn, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                           cudaSharedmemCarveoutMaxShared));
+    MOESIM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kfn, 32 * kR5Warps, Cfg::SMEM));
+    max_blocks = std::max(1, per_sm) * sm_count(dev);
+    if (std::getenv("MOESIM_ROUTER_VERBOSE"))
+      std::fprintf(stderr, "router5 E=%d K=%d: %d blocks/SM, %d B shared/block\n", E, K, per_sm, Cfg::SMEM);
+  }
+  const int nq = (T + kTPW - 1) / kTPW;
+  const int blocks = std::max(1, std::min((nq + kR5Warps - 1) / kR5Warps, max_blocks));
+  kfn<<<blocks, 32 * kR5Warps, Cfg::SMEM, s>>>(logits, bias, T, route_scale, ids, w);
+  CUSTOM_CHECK_LAUNCH();
+}
+
 // Order-preserving map float -> uint32 (larger float -> larger key).
 __device__ __forceinline__ unsigned okey(float v) {
   const unsigned u = __float_as_uint(v);
@@ -50,7 +541,8 @@ __device__ __forceinline__ int warp_argmax_lane(unsigned key) {
 }
 
 // ---------------------------------------------------------------------------
-// v4: fast path + exact fallback. One warp per token, persistent grid (warp w
+// v4 (session 2; kept for kimi_k2, see NOTES.md "Session 4"): fast path + exact
+// fallback. One warp per token, persistent grid (warp w
 // walks tokens w, w + W, ... and prefetches the next token's logits into
 // registers). Per token:
 //   1. scores (sigmoid through ex2.approx + rcp.approx, or the raw logit) and the
@@ -70,46 +562,16 @@ __device__ __forceinline__ int warp_argmax_lane(unsigned key) {
 //      which break ties towards the lower expert index.
 // ---------------------------------------------------------------------------
 // Sorting networks (descending) on uint32 keys; each verified exhaustively with the
-// 0-1 principle: 4 inputs 5 exchanges, 8 inputs 19 (Batcher), 12 inputs 39.
+// 0-1 principle: 12 inputs 39 (v4 also had 4 and 8; see git history).
 __device__ __forceinline__ void ce(uint32_t& x, uint32_t& y) {
   const uint32_t hi = max(x, y), lo = min(x, y);
   x = hi;
   y = lo;
 }
 template <int N>
-__device__ __forceinline__ void sort_desc(uint32_t (&v)[N]);
+__device__ __forceinline__ void sort_desc_u32(uint32_t (&v)[N]);
 template <>
-__device__ __forceinline__ void sort_desc<4>(uint32_t (&v)[4]) {
-  ce(v[0], v[1]);
-  ce(v[2], v[3]);
-  ce(v[0], v[2]);
-  ce(v[1], v[3]);
-  ce(v[1], v[2]);
-}
-template <>
-__device__ __forceinline__ void sort_desc<8>(uint32_t (&v)[8]) {
-  ce(v[0], v[1]);
-  ce(v[2], v[3]);
-  ce(v[4], v[5]);
-  ce(v[6], v[7]);
-  ce(v[0], v[2]);
-  ce(v[1], v[3]);
-  ce(v[4], v[6]);
-  ce(v[5], v[7]);
-  ce(v[1], v[2]);
-  ce(v[5], v[6]);
-  ce(v[0], v[4]);
-  ce(v[1], v[5]);
-  ce(v[2], v[6]);
-  ce(v[3], v[7]);
-  ce(v[2], v[4]);
-  ce(v[3], v[5]);
-  ce(v[1], v[2]);
-  ce(v[3], v[4]);
-  ce(v[5], v[6]);
-}
-template <>
-__device__ __forceinline__ void sort_desc<12>(uint32_t (&v)[12]) {
+__device__ __forceinline__ void sort_desc_u32<12>(uint32_t (&v)[12]) {
   ce(v[0], v[8]);
   ce(v[1], v[7]);
   ce(v[2], v[6]);
@@ -153,15 +615,6 @@ __device__ __forceinline__ void sort_desc<12>(uint32_t (&v)[12]) {
 __device__ __forceinline__ float key_to_float(uint32_t k) {
   return __uint_as_float((k & 0x80000000u) ? (k ^ 0x80000000u) : ~k);
 }
-// sigmoid(x) = 1 / (1 + 2^(-x log2 e)); ex2.approx and rcp.approx (a few ulp: the
-// checks compare weights to 1e-5 and id sets exactly, near-ties counted apart).
-__device__ __forceinline__ float fast_sigmoid(float x) {
-  float e, r;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(-x * 1.4426950408889634f));
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.0f + e));
-  return r;
-}
-
 // The exact v3 selection (slow path, ties only): lane l holds experts l*V .. l*V+V-1
 // (selection values sel, weight values wv); keep = this lane's group survived the
 // group limit. K rounds of per-lane arg-max, REDUX + ballot (the lowest lane and the
@@ -279,7 +732,7 @@ __global__ void __launch_bounds__(32 * kRouterWarps) router_kernel(const float* 
       srt[i] = key[i];
     }
     // 2. per-lane sort, descending
-    sort_desc<V>(srt);
+    sort_desc_u32<V>(srt);
 
     // 3. group limit (exact: same float group score as the reference). The rank of a
     //    group counts the groups ahead of it (higher score, or equal score and lower
@@ -400,16 +853,21 @@ void launch_router_t(const float* logits, const float* bias, int T, float route_
   CUSTOM_CHECK_LAUNCH();
 }
 
+
 void launch_router(const RouterVariant& v, const float* logits, const float* bias, int T, int* ids, float* w,
                    cudaStream_t s) {
   if (v.E == 256 && v.K == 8 && v.sigmoid && v.groups == 8 && v.topk_groups == 4)
-    launch_router_t<256, 8, true, 8, 4>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<256, 8, true, 8, 4, ROUTER5_STAGES_DS, ROUTER5_MINB_DS>(logits, bias, T, v.route_scale, ids, w, s);
   else if (v.E == 384 && v.K == 8 && v.sigmoid && v.groups == 1)
-    launch_router_t<384, 8, true, 1, 1>(logits, bias, T, v.route_scale, ids, w, s);
+#if ROUTER5_KIMI
+    launch_router5<384, 8, true, 1, 1, 2, 2>(logits, bias, T, v.route_scale, ids, w, s);
+#else
+    launch_router_t<384, 8, true, 1, 1>(logits, bias, T, v.route_scale, ids, w, s);  // v4
+#endif
   else if (v.E == 128 && v.K == 4 && !v.sigmoid && v.groups == 1)
-    launch_router_t<128, 4, false, 1, 1>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<128, 4, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128>(logits, bias, T, v.route_scale, ids, w, s);
   else if (v.E == 128 && v.K == 8 && !v.sigmoid && v.groups == 1)
-    launch_router_t<128, 8, false, 1, 1>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<128, 8, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128>(logits, bias, T, v.route_scale, ids, w, s);
   else
     throw std::runtime_error("router: unsupported variant");
 }
@@ -579,8 +1037,19 @@ void run_router_suite(Harness& h) {
     Ts.push_back(131072);
   }
   int failures = 0;
-  // Dev knob: MOESIM_ROUTER_ONLY=model:T runs that single point (profiling).
+  // Dev knobs: MOESIM_ROUTER_ONLY=model:T runs that single point (profiling);
+  // MOESIM_ROUTER_TS=t1,t2,... replaces the list of T; MOESIM_ROUTER_CHECK_T=n runs the
+  // two checks on n tokens instead of T (A/B timing runs of an already checked kernel).
   const char* only = std::getenv("MOESIM_ROUTER_ONLY");
+  if (const char* ts = std::getenv("MOESIM_ROUTER_TS")) {
+    Ts.clear();
+    for (const char* p = ts; *p;) {
+      Ts.push_back(std::atoi(p));
+      while (*p && *p != ',') ++p;
+      if (*p == ',') ++p;
+    }
+  }
+  const char* check_t = std::getenv("MOESIM_ROUTER_CHECK_T");
   for (const auto& v : kVariants) {
     if (h.quick && (v.E == 128 && v.K == 4)) continue;
     for (int T : Ts) {
@@ -588,9 +1057,10 @@ void run_router_suite(Harness& h) {
       std::string shape = strfmt(
           R"({"tokens":%d,"experts":%d,"topk":%d,"groups":%d,"topk_groups":%d,"scoring":"%s"})", T,
           v.E, v.K, v.groups, v.topk_groups, v.sigmoid ? "sigmoid" : "softmax");
-      CheckOut c = check_router(v, T, s);
+      const int Tc = check_t ? std::atoi(check_t) : T;
+      CheckOut c = check_router(v, Tc, s);
       double tie_w = 0;
-      const long tie_bad = check_router_ties(v, T, s, &tie_w);
+      const long tie_bad = check_router_ties(v, Tc, s, &tie_w);
       double err = std::max(c.max_rel_w, tie_w);
       if (c.mismatched > 0 || tie_bad > 0 || !(err < 1e-5)) {
         ++failures;
