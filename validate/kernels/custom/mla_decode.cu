@@ -852,9 +852,6 @@ __global__ void __launch_bounds__(256 * MT, (MT == 1 ? 2 : 1)) mla_fp8_kernel(co
 // stored as 8x16-byte core matrices, k-step K at K*1024, core (n-group, k-group) at
 // +256*ng + 128*kg.
 // ---------------------------------------------------------------------------
-#ifndef MLA_WG_LAZY
-#define MLA_WG_LAZY 0  // dev: 1 = lazy running max (measured 1.5% slower at B=256 s=32768, NOTES.md)
-#endif
 // Descriptor of a K-major, unswizzled operand: LBO = byte stride of core matrices along K,
 // SBO = along N (the PTX ISA's definition; the swapped roles fail the checks, H200 dev run).
 __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
@@ -906,16 +903,6 @@ __device__ __forceinline__ void stsm_x4_t(uint32_t addr, uint32_t r0, uint32_t r
 }
 __device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void bar_wg(int id) { asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory"); }
-// Barrier of 128 threads that also returns the OR of v over them.
-__device__ __forceinline__ bool bar_wg_or(int id, bool v) {
-  uint32_t r;
-  asm volatile(
-      "{\n .reg .pred p, q;\n setp.ne.u32 q, %1, 0;\n bar.red.or.pred p, %2, 128, q;\n selp.u32 %0, 1, 0, p;\n}\n"
-      : "=r"(r)
-      : "r"((uint32_t)v), "r"(id)
-      : "memory");
-  return r != 0;
-}
 
 struct WgCfg {
   static constexpr int NT = 256, BN = 64, NST = 3, HB = 32;
@@ -973,24 +960,34 @@ __device__ __forceinline__ void wg_load_tile(const uint8_t* kvb, int tok0, int t
 
 // Main loop and epilogue of warpgroup WG (a template so that every shared-memory
 // descriptor and chunk offset is a compile-time offset from a uniform base).
+// Session 4b: the softmax is split by heads (warpgroup wg owns head columns j = 2wg,
+// 2wg+1 of the S^T fragment, i.e. heads 16wg..16wg+15, and writes P'_c of all four
+// chunks for them; alpha * 2^dkr of its heads goes to the other warpgroup through
+// shared memory; kr is block-wide from all four scales). Each thread keeps 8 scores
+// instead of 16: half the exponentials, max shuffles and partial-S traffic.
+#ifndef MLA_WG_PVW
+#define MLA_WG_PVW 0  // dev: 1 = PV wait after the S conversions (C7513: ptxas serialises the wgmmas)
+#endif
 template <int WG>
 __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, const uint8_t* kvb, int tok0, int tok1,
                                             int ntiles, float fq) {
   using C = WgCfg;
   constexpr int BN = C::BN, NST = C::NST, wg = WG;
   uint8_t* sStage = smem;
-  float4* sX = reinterpret_cast<float4*>(smem + C::X_OFF);
-  float* sRed = reinterpret_cast<float*>(smem + C::R_OFF);
+  float4* sX = reinterpret_cast<float4*>(smem + C::X_OFF);         // partial S [writer wg][jj][128]
+  float4* sF = reinterpret_cast<float4*>(smem + C::X_OFF + 8192);  // alpha * 2^dkr [wg][128]
+  float* sRed = reinterpret_cast<float*>(smem + C::R_OFF);         // [wg][warp][t4][4]
   float* sSmx = reinterpret_cast<float*>(smem + C::F_OFF);
   const int tid = threadIdx.x, lane = tid & 31, wl = (tid >> 5) & 3, wtid = tid & 127;
   const int g = lane >> 2, t4 = lane & 3;
   const int split = blockIdx.x, b = blockIdx.y;
   const uint32_t sQb = smem_u32(smem + C::Q_OFF);
-  const uint32_t sPw = smem_u32(smem + C::P_OFF) + wg * 8192;
-  // Per-thread softmax state for heads 8j + 2t4 + e (k = 2j + e), replicated.
-  float m_run[8], l_run[8];
+  const uint32_t sPb = smem_u32(smem + C::P_OFF);
+  const uint32_t sPw = sPb + wg * 8192;
+  // Per-thread softmax state for the own heads 8(2wg + jj) + 2t4 + e (k = 2jj + e).
+  float m_run[4], l_run[4];
 #pragma unroll
-  for (int k = 0; k < 8; ++k) { m_run[k] = -INFINITY; l_run[k] = 0.f; }
+  for (int k = 0; k < 4; ++k) { m_run[k] = -INFINITY; l_run[k] = 0.f; }
   int kr = 100;
   float oacc[4][16];
 #pragma unroll
@@ -999,9 +996,6 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
     for (int i = 0; i < 16; ++i) oacc[m][i] = 0.f;
 
   const int rg = 16 * wl + g;  // token rows rg, rg + 8 of the tile (S phase)
-  // Thread-constant byte offsets in the raw latent tile: S loads (row rg, 16-byte chunk
-  // 8c + 4blk + t4; row rg + 8 has the same swizzle) and PV loads (rows 2t4 + {0, 1}
-  // (+8, +16ks: same swizzle), dims 256wg + 128G + 32wl + 4g).
   int s_off[2], v_off[2][2];
 #pragma unroll
   for (int blk = 0; blk < 2; ++blk) s_off[blk] = rg * 512 + (((4 * blk + t4) ^ f8sw(rg)) << 4) + 128 * 2 * wg;
@@ -1021,24 +1015,20 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
     const uint8_t* sLat = sStage + (tt % NST) * C::STAGE;
     const uint32_t sRope = smem_u32(sLat + C::LAT);
     const float* sSc = reinterpret_cast<const float*>(sLat + C::LAT + C::ROPE);
+    const float4 sc0 = *reinterpret_cast<const float4*>(sSc + rg * 4);
+    const float4 sc1 = *reinterpret_cast<const float4*>(sSc + (rg + 8) * 4);
 
     // ---- S^T partial: chunks 2wg, 2wg+1 and rope k-steps 2wg, 2wg+1 ----
     float sv[16];
     {
       float acc0[16], acc1[16], accr[16];
-      // The previous tile's PV wgmmas ran under the barrier and the copy issue above.
-      wg_wait<0>();
-#pragma unroll
-      for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
       uint32_t ak[2][2][4][4];
       uint32_t ar[2][4];
-#pragma unroll
-      for (int rr = 0; rr < 2; ++rr) {
-        const int row = 16 * wl + (lane & 15), ch = 2 * (2 * wg + rr) + (lane >> 4);
-        ldsm_x4(sRope + row * 128 + ((ch ^ (row & 7)) << 4), ar[rr][0], ar[rr][1], ar[rr][2], ar[rr][3]);
-      }
-      // Chunk ci: convert (16-byte loads, 4 k-steps each), then its 8 k-steps; the
-      // conversion of chunk 1 overlaps the tensor work of chunk 0.
+#if MLA_WG_PVW == 0
+      // The previous tile's PV wgmmas ran under the barrier and the copy issue above (waiting
+      // for them after the S conversions instead makes ptxas serialise every wgmma: C7513).
+      wg_wait<0>();
+#endif
 #pragma unroll
       for (int ci = 0; ci < 2; ++ci) {
 #pragma unroll
@@ -1052,7 +1042,15 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
             cvt_e4m3x4(w1[ks], ak[ci][blk][ks][1], ak[ci][blk][ks][3]);
           }
         }
+        if (ci == 1) {  // rope A fragments (ldmatrix), used after chunk 1
+#pragma unroll
+          for (int rr = 0; rr < 2; ++rr) {
+            const int row = 16 * wl + (lane & 15), ch = 2 * (2 * wg + rr) + (lane >> 4);
+            ldsm_x4(sRope + row * 128 + ((ch ^ (row & 7)) << 4), ar[rr][0], ar[rr][1], ar[rr][2], ar[rr][3]);
+          }
+        }
         float (&acc)[16] = ci == 0 ? acc0 : acc1;
+
         wg_fence();
 #pragma unroll
         for (int blk = 0; blk < 2; ++blk)
@@ -1067,133 +1065,125 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
       wg_mma_bf16<true>(accr, ar[1], wg_desc(sQb + (33 + 2 * wg) * 1024));
       wg_commit();
       wg_wait<0>();
+#pragma unroll
+      for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
       wg_reg_fence(acc0);
       wg_reg_fence(acc1);
       wg_reg_fence(accr);
-      const float2 s0 = *reinterpret_cast<const float2*>(sSc + rg * 4 + 2 * wg);
-      const float2 s1 = *reinterpret_cast<const float2*>(sSc + (rg + 8) * 4 + 2 * wg);
-      const float fa[2] = {s0.x * fq, s1.x * fq}, fb[2] = {s0.y * fq, s1.y * fq};
+      const float fa[2] = {(wg ? sc0.z : sc0.x) * fq, (wg ? sc1.z : sc1.x) * fq};
+      const float fb[2] = {(wg ? sc0.w : sc0.y) * fq, (wg ? sc1.w : sc1.y) * fq};
 #pragma unroll
       for (int i = 0; i < 16; ++i) {
         const int hr = (i >> 1) & 1;
         sv[i] = fmaf(acc0[i], fa[hr], fmaf(acc1[i], fb[hr], accr[i] * p.scale_log2));
       }
+      // The other warpgroup's head columns j = 2(1-wg) + jj go to it.
 #pragma unroll
-      for (int j = 0; j < 4; ++j)
-        sX[(wg * 4 + j) * 128 + wtid] = make_float4(sv[4 * j], sv[4 * j + 1], sv[4 * j + 2], sv[4 * j + 3]);
-    }
-    __syncthreads();  // (B) both partials written
-    {
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float4 o = sX[((1 - wg) * 4 + j) * 128 + wtid];
-        sv[4 * j] += o.x; sv[4 * j + 1] += o.y; sv[4 * j + 2] += o.z; sv[4 * j + 3] += o.w;
+      for (int jj = 0; jj < 2; ++jj) {
+        const int j = 2 * (1 - wg) + jj;
+        sX[(wg * 2 + jj) * 128 + wtid] = make_float4(sv[4 * j], sv[4 * j + 1], sv[4 * j + 2], sv[4 * j + 3]);
       }
+    }
+    __syncthreads();  // (B) both partials written; both warpgroups' PV of tile tt-1 complete
+    float so[8];  // own columns: so[4jj + e] = S at heads 8(2wg+jj) + 2t4 + (e&1), row rg + 8(e>>1)
+#pragma unroll
+    for (int jj = 0; jj < 2; ++jj) {
+      const float4 o = sX[((1 - wg) * 2 + jj) * 128 + wtid];
+      const int j = 2 * wg + jj;
+      so[4 * jj] = sv[4 * j] + o.x; so[4 * jj + 1] = sv[4 * j + 1] + o.y;
+      so[4 * jj + 2] = sv[4 * j + 2] + o.z; so[4 * jj + 3] = sv[4 * j + 3] + o.w;
     }
     const int first = tok0 + tt * BN;
     if (first + BN > tok1) {  // partial tile: mask rows past the split
       const bool v0 = first + rg < tok1, v1 = first + rg + 8 < tok1;
 #pragma unroll
-      for (int i = 0; i < 16; ++i)
-        if (!(((i >> 1) & 1) ? v1 : v0)) sv[i] = -INFINITY;
+      for (int i = 0; i < 8; ++i)
+        if (!(((i >> 1) & 1) ? v1 : v0)) so[i] = -INFINITY;
     }
-    // Lazy running max: the max / kr exchange runs only when some score of the tile
-    // exceeds the running max by more than 8 (log2 domain; P <= 2^8 keeps P'_c < 2^15 in
-    // f16) or some scale would lower kr. The vote is warpgroup-wide (bar.red.or); both
-    // warpgroups see the same S, and a warpgroup that updates alone stays consistent
-    // (its O, l and m cover its own value dims; out = O / l per warpgroup).
-    const float2 sc0 = *reinterpret_cast<const float2*>(sSc + rg * 4 + 2 * wg);
-    const float2 sc1 = *reinterpret_cast<const float2*>(sSc + (rg + 8) * 4 + 2 * wg);
-    const float smx_t = fmaxf(fmaxf(fabsf(sc0.x), fabsf(sc0.y)), fmaxf(fabsf(sc1.x), fabsf(sc1.y)));
-    bool need = 6 - exponent_of(smx_t) < kr;
+    // Tile max |scale| over all four chunks (the same in both warpgroups: kr is block-wide).
+    const float smx_t = fmaxf(fmaxf(fmaxf(fabsf(sc0.x), fabsf(sc0.y)), fmaxf(fabsf(sc0.z), fabsf(sc0.w))),
+                              fmaxf(fmaxf(fabsf(sc1.x), fabsf(sc1.y)), fmaxf(fabsf(sc1.z), fabsf(sc1.w))));
+    float tmax[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) need |= sv[4 * j + e] > m_run[2 * j + (e & 1)] + 8.f;
-    float tmax[8];
-#pragma unroll
-    for (int k = 0; k < 8; ++k) tmax[k] = m_run[k];
+    for (int k = 0; k < 4; ++k) tmax[k] = m_run[k];
     const int kold = kr;
-    if (!MLA_WG_LAZY || bar_wg_or(1 + wg, need)) {
-      // Column (head) max over the tile, tile max |scale| of this warpgroup's chunks.
-      float cm[8];
+    {
+      float cm[4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        cm[2 * j] = fmaxf(sv[4 * j], sv[4 * j + 2]);
-        cm[2 * j + 1] = fmaxf(sv[4 * j + 1], sv[4 * j + 3]);
+      for (int jj = 0; jj < 2; ++jj) {
+        cm[2 * jj] = fmaxf(so[4 * jj], so[4 * jj + 2]);
+        cm[2 * jj + 1] = fmaxf(so[4 * jj + 1], so[4 * jj + 3]);
       }
 #pragma unroll
       for (int off = 4; off < 32; off <<= 1)
 #pragma unroll
-        for (int k = 0; k < 8; ++k) cm[k] = fmaxf(cm[k], __shfl_xor_sync(0xffffffffu, cm[k], off));
-      float* red = sRed + wg * 128;
-      if (g == 0) {
-        *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8) = make_float4(cm[0], cm[1], cm[2], cm[3]);
-        *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8 + 4) = make_float4(cm[4], cm[5], cm[6], cm[7]);
-      }
+        for (int k = 0; k < 4; ++k) cm[k] = fmaxf(cm[k], __shfl_xor_sync(0xffffffffu, cm[k], off));
+      float* red = sRed + wg * 64;
+      if (g == 0) *reinterpret_cast<float4*>(red + wl * 16 + t4 * 4) = make_float4(cm[0], cm[1], cm[2], cm[3]);
       const uint32_t u = __reduce_max_sync(0xffffffffu, __float_as_uint(smx_t));
       if (lane == 0) sSmx[wg * 4 + wl] = __uint_as_float(u);
       bar_wg(1 + wg);
 #pragma unroll
       for (int w = 0; w < 4; ++w) {
-        const float4 x0 = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8);
-        const float4 x1 = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8 + 4);
-        tmax[0] = fmaxf(tmax[0], x0.x); tmax[1] = fmaxf(tmax[1], x0.y);
-        tmax[2] = fmaxf(tmax[2], x0.z); tmax[3] = fmaxf(tmax[3], x0.w);
-        tmax[4] = fmaxf(tmax[4], x1.x); tmax[5] = fmaxf(tmax[5], x1.y);
-        tmax[6] = fmaxf(tmax[6], x1.z); tmax[7] = fmaxf(tmax[7], x1.w);
+        const float4 x = *reinterpret_cast<const float4*>(red + w * 16 + t4 * 4);
+        tmax[0] = fmaxf(tmax[0], x.x); tmax[1] = fmaxf(tmax[1], x.y);
+        tmax[2] = fmaxf(tmax[2], x.z); tmax[3] = fmaxf(tmax[3], x.w);
       }
       const float smax = fmaxf(fmaxf(sSmx[wg * 4], sSmx[wg * 4 + 1]), fmaxf(sSmx[wg * 4 + 2], sSmx[wg * 4 + 3]));
       kr = max(-100, min(kr, 6 - exponent_of(smax)));  // max |s| * 2^kr < 2^7
     }
     const float pw = pow2i(kr), kf = pow2i(max(-126, kr - kold));
-    float fac[8];
-    bool rescale = false;
+    float fac[4];
 #pragma unroll
-    for (int k = 0; k < 8; ++k) {
+    for (int k = 0; k < 4; ++k) {
       const float mnew = fmaxf(m_run[k], tmax[k]);
       const float alpha = ex2f(m_run[k] - mnew);
       m_run[k] = mnew;
       fac[k] = alpha * kf;
       l_run[k] *= alpha;
-      rescale |= fac[k] != 1.f;
     }
-    float pv[16];
+    sF[wg * 128 + wtid] = make_float4(fac[0], fac[1], fac[2], fac[3]);
+    float pv[8];
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int jj = 0; jj < 2; ++jj)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int k = 2 * j + (e & 1);
-        pv[4 * j + e] = ex2f(sv[4 * j + e] - m_run[k]);
-        l_run[k] += pv[4 * j + e];
+        const int k = 2 * jj + (e & 1);
+        pv[4 * jj + e] = ex2f(so[4 * jj + e] - m_run[k]);
+        l_run[k] += pv[4 * jj + e];
       }
-    // P'_c (c = 2wg + ci) -> shared, transposed: core (head group j, token half th) of k-step wl.
+    // P'_c (all four chunks, own heads) -> shared, transposed: core (head group 2wg + jj,
+    // token half th) of k-step wl in chunk c's buffer (sP + 4096 c).
     {
-      const float cs[2][2] = {{sc0.x * pw, sc1.x * pw}, {sc0.y * pw, sc1.y * pw}};  // [ci][th]
+      const float scr[2][4] = {{sc0.x, sc0.y, sc0.z, sc0.w}, {sc1.x, sc1.y, sc1.z, sc1.w}};  // [th][c]
       const int mi = lane >> 3, r = lane & 7;
 #pragma unroll
-      for (int ci = 0; ci < 2; ++ci) {
-        uint32_t pr[4][2];  // [j][th]
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-#pragma unroll
-          for (int th = 0; th < 2; ++th)
-            pr[j][th] = f16x2_bits(pv[4 * j + 2 * th] * cs[ci][th], pv[4 * j + 2 * th + 1] * cs[ci][th]);
-        const uint32_t base = sPw + (ci * 4 + wl) * 1024 + (mi & 1) * 128 + r * 16;
-        stsm_x4_t(base + (mi >> 1) * 256, pr[0][0], pr[0][1], pr[1][0], pr[1][1]);
-        stsm_x4_t(base + (2 + (mi >> 1)) * 256, pr[2][0], pr[2][1], pr[3][0], pr[3][1]);
+      for (int c = 0; c < 4; ++c) {
+        const float cs0 = scr[0][c] * pw, cs1 = scr[1][c] * pw;
+        const uint32_t base = sPb + (c * 4 + wl) * 1024 + (mi & 1) * 128 + r * 16 + (2 * wg + (mi >> 1)) * 256;
+        stsm_x4_t(base, f16x2_bits(pv[0] * cs0, pv[1] * cs0), f16x2_bits(pv[2] * cs1, pv[3] * cs1),
+                  f16x2_bits(pv[4] * cs0, pv[5] * cs0), f16x2_bits(pv[6] * cs1, pv[7] * cs1));
       }
     }
-    if (__any_sync(0xffffffffu, rescale)) {
-#pragma unroll
-      for (int m = 0; m < 4; ++m)
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) oacc[m][4 * j + e] *= fac[2 * j + (e & 1)];
-    }
     fence_async_smem();
-    bar_wg(1 + wg);  // (C) this warpgroup's P' complete
+    __syncthreads();  // (C) P' of both warpgroups complete, alpha of all heads published
+    {
+      const float4 fo = sF[(1 - wg) * 128 + wtid];
+      float fj[4][2];  // [j][e]
+      fj[2 * wg][0] = fac[0]; fj[2 * wg][1] = fac[1]; fj[2 * wg + 1][0] = fac[2]; fj[2 * wg + 1][1] = fac[3];
+      fj[2 - 2 * wg][0] = fo.x; fj[2 - 2 * wg][1] = fo.y; fj[3 - 2 * wg][0] = fo.z; fj[3 - 2 * wg][1] = fo.w;
+      bool rescale = false;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) rescale |= (fj[j][0] != 1.f) | (fj[j][1] != 1.f);
+      if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+        for (int m = 0; m < 4; ++m)
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) oacc[m][4 * j + e] *= fj[j][e & 1];
+      }
+    }
 
     // ---- O^T += V^T P'^T: value dims 256wg + 128G + 32wl + 4g + (2h + f) = m-tile 2G+h, row 16wl+g+8f ----
     {
@@ -1210,7 +1200,6 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
           const uint32_t w1 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][1]);
           const uint32_t w2 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][0] + 8 * 512);
           const uint32_t w3 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][1] + 8 * 512);
-          // e = dim offset 0..3: (T0,T1) pair and (T2,T3) pair.
           uint32_t lo01, hi01, lo23, hi23, lo01b, hi01b, lo23b, hi23b;
           cvt_e4m3x4(prmt(w0, w1, 0x5140), lo01, hi01);    // e=0, e=1 (T0,T1)
           cvt_e4m3x4(prmt(w0, w1, 0x7362), lo23, hi23);    // e=2, e=3 (T0,T1)
@@ -1226,39 +1215,37 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
           wg_mma_f16<true>(oacc[2 * G + 1], av[G][1], dp);
         }
       }
-      wg_commit();  // completes under the next tile's barrier, copies and chunk-0 conversion
+      wg_commit();  // completes under the next tile's barrier, copies and S conversions
     }
   }
   wg_wait<0>();
 #pragma unroll
   for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
 
-  // ---- epilogue: l over the warpgroup's tokens, O = O^T * 2^-kr / l ----
+  // ---- epilogue: l over the tile rows (own heads), exchanged; O = O^T * 2^-kr / l ----
 #pragma unroll
   for (int off = 4; off < 32; off <<= 1)
 #pragma unroll
-    for (int k = 0; k < 8; ++k) l_run[k] += __shfl_xor_sync(0xffffffffu, l_run[k], off);
+    for (int k = 0; k < 4; ++k) l_run[k] += __shfl_xor_sync(0xffffffffu, l_run[k], off);
   __syncthreads();  // sRed reuse
-  float* red = sRed + wg * 128;
-  if (g == 0) {
-    *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8) = make_float4(l_run[0], l_run[1], l_run[2], l_run[3]);
-    *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8 + 4) = make_float4(l_run[4], l_run[5], l_run[6], l_run[7]);
-  }
-  bar_wg(1 + wg);
-  float lt[8];
+  if (g == 0) *reinterpret_cast<float4*>(sRed + wg * 64 + wl * 16 + t4 * 4) = make_float4(l_run[0], l_run[1], l_run[2], l_run[3]);
+  __syncthreads();
+  float lt[4][2];  // [j][e]
 #pragma unroll
-  for (int k = 0; k < 8; ++k) lt[k] = 0.f;
+  for (int j = 0; j < 4; ++j)
 #pragma unroll
-  for (int w = 0; w < 4; ++w)
+    for (int e = 0; e < 2; ++e) {
+      lt[j][e] = 0.f;
 #pragma unroll
-    for (int k = 0; k < 8; ++k) lt[k] += red[w * 32 + t4 * 8 + k];
+      for (int w = 0; w < 4; ++w) lt[j][e] += sRed[(j >> 1) * 64 + w * 16 + t4 * 4 + 2 * (j & 1) + e];
+    }
   const float kscale = pow2i(-kr);
 #pragma unroll
   for (int j = 0; j < 4; ++j)
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
-      const int head = 8 * j + 2 * t4 + e, k = 2 * j + e;
-      const float inv = kscale / lt[k];
+      const int head = 8 * j + 2 * t4 + e;
+      const float inv = kscale / lt[j][e];
       const size_t bh = (size_t)b * p.h + head;
 #pragma unroll
       for (int G = 0; G < 2; ++G) {
@@ -1275,7 +1262,8 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
           *reinterpret_cast<float4*>(p.opart + (bh * p.nsplit + split) * DV + d0) = make_float4(v[0], v[1], v[2], v[3]);
         }
       }
-      if (p.nsplit > 1 && wg == 0 && wl == 0 && g == 0) p.lse[bh * p.nsplit + split] = m_run[k] + log2f(lt[k]);
+      if (p.nsplit > 1 && (j >> 1) == wg && wl == 0 && g == 0)
+        p.lse[bh * p.nsplit + split] = m_run[2 * (j & 1) + e] + log2f(lt[j][e]);
     }
 }
 
@@ -1693,6 +1681,8 @@ void run_mla_decode_suite(Harness& h) {
     for (int B : Bs)
       for (int s : Ss) pts.push_back({B, s, 32, true});
   } else if (sweep && std::string(sweep) == "checks") {  // dev knob: the small-shape checks only
+  } else if (sweep && std::string(sweep) == "f8w") {  // dev knob: the four large fp8 h=32 points
+    pts = {{256, 32768, 32, true}, {128, 32768, 32, true}, {256, 8192, 32, true}, {64, 8192, 32, true}};
   } else if (sweep && std::string(sweep) == "f8") {  // dev knob: the large fp8 h=16/32 points
     pts = {{256, 32768, 16, true}, {128, 32768, 16, true}, {256, 8192, 16, true}, {64, 8192, 16, true},
            {256, 32768, 32, true}, {256, 32768, 16, false}, {128, 32768, 32, true}, {256, 8192, 32, true},
