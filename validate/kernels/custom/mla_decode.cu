@@ -877,9 +877,21 @@ __device__ __forceinline__ void wg_reg_fence(float (&d)[16]) {
 #define MLA_WG_D16                                                                                                  \
   "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),       \
       "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
-// D[64x32] (+)= A[64x16] (registers) * B[16x32] (shared, K-major).
+#define MLA_WG_D16_OUT                                                                                              \
+  "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]),       \
+      "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15])
+// D[64x32] (+)= A[64x16] (registers) * B[16x32] (shared, K-major). ACC = false: D is
+// output-only (scale-d = 0), so the old accumulator values are not live before it.
 template <bool ACC>
 __device__ __forceinline__ void wg_mma_f16(float (&d)[16], const uint32_t (&a)[4], uint64_t db) {
+  if constexpr (!ACC) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15},"
+        " {%16,%17,%18,%19}, %20, 0, 1, 1, 0;\n"
+        : MLA_WG_D16_OUT
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+    return;
+  }
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %21, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15},"
@@ -889,6 +901,14 @@ __device__ __forceinline__ void wg_mma_f16(float (&d)[16], const uint32_t (&a)[4
 }
 template <bool ACC>
 __device__ __forceinline__ void wg_mma_bf16(float (&d)[16], const uint32_t (&a)[4], uint64_t db) {
+  if constexpr (!ACC) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15},"
+        " {%16,%17,%18,%19}, %20, 0, 1, 1, 0;\n"
+        : MLA_WG_D16_OUT
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+    return;
+  }
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %21, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15},"
@@ -965,10 +985,19 @@ __device__ __forceinline__ void wg_load_tile(const uint8_t* kvb, int tok0, int t
 // chunks for them; alpha * 2^dkr of its heads goes to the other warpgroup through
 // shared memory; kr is block-wide from all four scales). Each thread keeps 8 scores
 // instead of 16: half the exponentials, max shuffles and partial-S traffic.
+// PIPE (splits of >= 128 tiles): software-pipelined loop. Per tile tt: barrier A, copy,
+// S wgmmas of tile tt+1 for chunk 2wg + rope (tensor) under the softmax of tile tt (ALU),
+// barrier C, wait + fold of those, PV k-steps 0-1, S chunk 2wg+1 of tile tt+1 (its
+// conversion under the PV wgmmas), wait for PV 0-1, PV k-steps 2-3, wait, S exchange
+// (barrier B) -> scores of tile tt+1. Measured 1.4-2.5% faster than the plain loop at
+// 128-512 tiles per split (H200 dev), slower below (extra S past the last tile, prologue).
+#ifndef MLA_WG_PIPE
+#define MLA_WG_PIPE 1  // 1: S of tile tt+1 issued before the softmax of tile tt (session 4b)
+#endif
 #ifndef MLA_WG_PVW
 #define MLA_WG_PVW 0  // dev: 1 = PV wait after the S conversions (C7513: ptxas serialises the wgmmas)
 #endif
-template <int WG>
+template <int WG, bool PIPE>
 __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, const uint8_t* kvb, int tok0, int tok1,
                                             int ntiles, float fq) {
   using C = WgCfg;
@@ -1007,6 +1036,250 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
       v_off[G][u] = T * 512 + (((db >> 4) ^ f8sw(T)) << 4) + (db & 15);
     }
 
+  if constexpr (PIPE) {
+  // Software-pipelined loop (session 4b): the S wgmmas of tile tt+1 are issued before the
+  // softmax of tile tt, so the softmax (ALU) runs under them (tensor). so[] holds the
+  // complete, scaled, masked scores of the own heads of the tile being finished.
+  float acc0[16], acc1[16], accr[16];
+  uint32_t ak[2][2][4][4];
+  uint32_t ar[2][4];
+  float so[8];
+  // K conversion + S wgmmas of chunk CI of tile t (stage at sLat), with the rope k-steps
+  // for CI = 0; committed as one group, not waited.
+  auto s_issue = [&](const uint8_t* sLat, auto cic) {
+    constexpr int ci = decltype(cic)::value;
+    const uint32_t sRope = smem_u32(sLat + C::LAT);
+    {
+#pragma unroll
+      for (int blk = 0; blk < 2; ++blk) {
+        const uint4 r0 = *reinterpret_cast<const uint4*>(sLat + s_off[blk] + 128 * ci);
+        const uint4 r1 = *reinterpret_cast<const uint4*>(sLat + s_off[blk] + 128 * ci + 8 * 512);
+        const uint32_t w0[4] = {r0.x, r0.y, r0.z, r0.w}, w1[4] = {r1.x, r1.y, r1.z, r1.w};
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks) {
+          cvt_e4m3x4(w0[ks], ak[ci][blk][ks][0], ak[ci][blk][ks][2]);
+          cvt_e4m3x4(w1[ks], ak[ci][blk][ks][1], ak[ci][blk][ks][3]);
+        }
+      }
+      if (ci == 0) {
+#pragma unroll
+        for (int rr = 0; rr < 2; ++rr) {
+          const int row = 16 * wl + (lane & 15), ch = 2 * (2 * wg + rr) + (lane >> 4);
+          ldsm_x4(sRope + row * 128 + ((ch ^ (row & 7)) << 4), ar[rr][0], ar[rr][1], ar[rr][2], ar[rr][3]);
+        }
+      }
+      float (&acc)[16] = ci == 0 ? acc0 : acc1;
+      wg_fence();
+#pragma unroll
+      for (int blk = 0; blk < 2; ++blk)
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks) {
+          const int K = 8 * (2 * wg + ci) + 4 * blk + ks;
+          if (blk == 0 && ks == 0) wg_mma_f16<false>(acc, ak[ci][blk][ks], wg_desc(sQb + K * 1024));
+          else wg_mma_f16<true>(acc, ak[ci][blk][ks], wg_desc(sQb + K * 1024));
+        }
+    }
+    if (ci == 0) {
+      wg_mma_bf16<false>(accr, ar[0], wg_desc(sQb + (32 + 2 * wg) * 1024));
+      wg_mma_bf16<true>(accr, ar[1], wg_desc(sQb + (33 + 2 * wg) * 1024));
+    }
+    wg_commit();
+  };
+  using CI0 = std::integral_constant<int, 0>;
+  using CI1 = std::integral_constant<int, 1>;
+  // After the wait: fold the chunk partials with the token scales, exchange the other
+  // warpgroup's head columns, barrier (B), own complete scores -> so[] (masked).
+  float svp[16];  // chunk 2wg + rope part of the partial S (folded as soon as it is waited for)
+  auto s_fold0 = [&](const uint8_t* sLat) {
+    wg_reg_fence(acc0);
+    wg_reg_fence(accr);
+    const float* sSc = reinterpret_cast<const float*>(sLat + C::LAT + C::ROPE);
+    const float fa[2] = {sSc[rg * 4 + 2 * wg] * fq, sSc[(rg + 8) * 4 + 2 * wg] * fq};
+#pragma unroll
+    for (int i = 0; i < 16; ++i) svp[i] = fmaf(acc0[i], fa[(i >> 1) & 1], accr[i] * p.scale_log2);
+  };
+  auto s_finish = [&](const uint8_t* sLat, int tt) {
+    wg_reg_fence(acc1);
+    const float* sSc = reinterpret_cast<const float*>(sLat + C::LAT + C::ROPE);
+    const float fb[2] = {sSc[rg * 4 + 2 * wg + 1] * fq, sSc[(rg + 8) * 4 + 2 * wg + 1] * fq};
+    float sv[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) sv[i] = fmaf(acc1[i], fb[(i >> 1) & 1], svp[i]);
+#pragma unroll
+    for (int jj = 0; jj < 2; ++jj) {
+      const int j = 2 * (1 - wg) + jj;
+      sX[(wg * 2 + jj) * 128 + wtid] = make_float4(sv[4 * j], sv[4 * j + 1], sv[4 * j + 2], sv[4 * j + 3]);
+    }
+    __syncthreads();  // (B) both partials written
+#pragma unroll
+    for (int jj = 0; jj < 2; ++jj) {
+      const float4 o = sX[((1 - wg) * 2 + jj) * 128 + wtid];
+      const int j = 2 * wg + jj;
+      so[4 * jj] = sv[4 * j] + o.x; so[4 * jj + 1] = sv[4 * j + 1] + o.y;
+      so[4 * jj + 2] = sv[4 * j + 2] + o.z; so[4 * jj + 3] = sv[4 * j + 3] + o.w;
+    }
+    const int first = tok0 + tt * BN;
+    if (first + BN > tok1) {  // partial tile: mask rows past the split
+      const bool v0 = first + rg < tok1, v1 = first + rg + 8 < tok1;
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        if (!(((i >> 1) & 1) ? v1 : v0)) so[i] = -INFINITY;
+    }
+  };
+
+  // Prologue: S of tile 0.
+  cp_async_wait<NST - 2>();
+  __syncthreads();
+  s_issue(sStage, CI0{});
+  s_issue(sStage, CI1{});
+  wg_wait<0>();
+  s_fold0(sStage);
+  s_finish(sStage, 0);
+
+  for (int tt = 0; tt < ntiles; ++tt) {
+    cp_async_wait<0>();
+    __syncthreads();  // (A) tile tt+1 resident; tile tt-1 fully consumed
+    if (tt + NST - 1 < ntiles) wg_load_tile(kvb, tok0, tok1, tt + NST - 1, smem_u32(sStage + ((tt + NST - 1) % NST) * C::STAGE));
+    cp_async_commit();
+    const uint8_t* sLat = sStage + (tt % NST) * C::STAGE;
+    const uint8_t* sLatN = sStage + ((tt + 1) % NST) * C::STAGE;
+    // Unconditional: the last tile also issues a (discarded) S of the next stage. With
+    // more = tt + 1 < ntiles ptxas serialises every wgmma (C7512, register resources).
+    constexpr bool more = true;
+    if (more) s_issue(sLatN, CI0{});  // tensor: S of tile tt+1 (chunk 2wg + rope) under the softmax below
+
+    // ---- softmax of tile tt (own heads) ----
+    const float* sSc = reinterpret_cast<const float*>(sLat + C::LAT + C::ROPE);
+    const float4 sc0 = *reinterpret_cast<const float4*>(sSc + rg * 4);
+    const float4 sc1 = *reinterpret_cast<const float4*>(sSc + (rg + 8) * 4);
+    const float smx_t = fmaxf(fmaxf(fmaxf(fabsf(sc0.x), fabsf(sc0.y)), fmaxf(fabsf(sc0.z), fabsf(sc0.w))),
+                              fmaxf(fmaxf(fabsf(sc1.x), fabsf(sc1.y)), fmaxf(fabsf(sc1.z), fabsf(sc1.w))));
+    float tmax[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) tmax[k] = m_run[k];
+    const int kold = kr;
+    {
+      float cm[4];
+#pragma unroll
+      for (int jj = 0; jj < 2; ++jj) {
+        cm[2 * jj] = fmaxf(so[4 * jj], so[4 * jj + 2]);
+        cm[2 * jj + 1] = fmaxf(so[4 * jj + 1], so[4 * jj + 3]);
+      }
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1)
+#pragma unroll
+        for (int k = 0; k < 4; ++k) cm[k] = fmaxf(cm[k], __shfl_xor_sync(0xffffffffu, cm[k], off));
+      float* red = sRed + wg * 64;
+      if (g == 0) *reinterpret_cast<float4*>(red + wl * 16 + t4 * 4) = make_float4(cm[0], cm[1], cm[2], cm[3]);
+      const uint32_t u = __reduce_max_sync(0xffffffffu, __float_as_uint(smx_t));
+      if (lane == 0) sSmx[wg * 4 + wl] = __uint_as_float(u);
+      bar_wg(1 + wg);
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const float4 x = *reinterpret_cast<const float4*>(red + w * 16 + t4 * 4);
+        tmax[0] = fmaxf(tmax[0], x.x); tmax[1] = fmaxf(tmax[1], x.y);
+        tmax[2] = fmaxf(tmax[2], x.z); tmax[3] = fmaxf(tmax[3], x.w);
+      }
+      const float smax = fmaxf(fmaxf(sSmx[wg * 4], sSmx[wg * 4 + 1]), fmaxf(sSmx[wg * 4 + 2], sSmx[wg * 4 + 3]));
+      kr = max(-100, min(kr, 6 - exponent_of(smax)));  // max |s| * 2^kr < 2^7
+    }
+    const float pw = pow2i(kr), kf = pow2i(max(-126, kr - kold));
+    float fac[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float mnew = fmaxf(m_run[k], tmax[k]);
+      const float alpha = ex2f(m_run[k] - mnew);
+      m_run[k] = mnew;
+      fac[k] = alpha * kf;
+      l_run[k] *= alpha;
+    }
+    sF[wg * 128 + wtid] = make_float4(fac[0], fac[1], fac[2], fac[3]);
+    float pv[8];
+#pragma unroll
+    for (int jj = 0; jj < 2; ++jj)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int k = 2 * jj + (e & 1);
+        pv[4 * jj + e] = ex2f(so[4 * jj + e] - m_run[k]);
+        l_run[k] += pv[4 * jj + e];
+      }
+    {
+      const float scr[2][4] = {{sc0.x, sc0.y, sc0.z, sc0.w}, {sc1.x, sc1.y, sc1.z, sc1.w}};  // [th][c]
+      const int mi = lane >> 3, r = lane & 7;
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float cs0 = scr[0][c] * pw, cs1 = scr[1][c] * pw;
+        const uint32_t base = sPb + (c * 4 + wl) * 1024 + (mi & 1) * 128 + r * 16 + (2 * wg + (mi >> 1)) * 256;
+        stsm_x4_t(base, f16x2_bits(pv[0] * cs0, pv[1] * cs0), f16x2_bits(pv[2] * cs1, pv[3] * cs1),
+                  f16x2_bits(pv[4] * cs0, pv[5] * cs0), f16x2_bits(pv[6] * cs1, pv[7] * cs1));
+      }
+    }
+    fence_async_smem();
+    __syncthreads();  // (C) P' of both warpgroups complete, alpha of all heads published
+    if (more) {
+      wg_wait<0>();  // S chunk 2wg + rope of tile tt+1 (ran under the softmax): frees its A registers
+      s_fold0(sLatN);
+    }
+    {
+      const float4 fo = sF[(1 - wg) * 128 + wtid];
+      float fj[4][2];  // [j][e]
+      fj[2 * wg][0] = fac[0]; fj[2 * wg][1] = fac[1]; fj[2 * wg + 1][0] = fac[2]; fj[2 * wg + 1][1] = fac[3];
+      fj[2 - 2 * wg][0] = fo.x; fj[2 - 2 * wg][1] = fo.y; fj[3 - 2 * wg][0] = fo.z; fj[3 - 2 * wg][1] = fo.w;
+      bool rescale = false;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) rescale |= (fj[j][0] != 1.f) | (fj[j][1] != 1.f);
+      if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+        for (int m = 0; m < 4; ++m)
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) oacc[m][4 * j + e] *= fj[j][e & 1];
+      }
+    }
+    // ---- O^T += V^T P'^T (tile tt); S chunk 2wg+1 of tile tt+1 ----
+    auto pv_issue = [&](int ks0, int ks1) {
+#pragma unroll
+      for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
+      wg_fence();
+#pragma unroll
+      for (int ks = ks0; ks < ks1; ++ks) {
+        uint32_t av[2][2][4];  // [G][h][4]
+#pragma unroll
+        for (int G = 0; G < 2; ++G) {
+          const uint8_t* vb = sLat + 16 * ks * 512;
+          const uint32_t w0 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][0]);
+          const uint32_t w1 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][1]);
+          const uint32_t w2 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][0] + 8 * 512);
+          const uint32_t w3 = *reinterpret_cast<const uint32_t*>(vb + v_off[G][1] + 8 * 512);
+          cvt_e4m3x4(prmt(w0, w1, 0x5140), av[G][0][0], av[G][0][1]);  // e=0, e=1 (T0,T1)
+          cvt_e4m3x4(prmt(w0, w1, 0x7362), av[G][1][0], av[G][1][1]);  // e=2, e=3 (T0,T1)
+          cvt_e4m3x4(prmt(w2, w3, 0x5140), av[G][0][2], av[G][0][3]);  // e=0, e=1 (T2,T3)
+          cvt_e4m3x4(prmt(w2, w3, 0x7362), av[G][1][2], av[G][1][3]);  // e=2, e=3 (T2,T3)
+        }
+#pragma unroll
+        for (int G = 0; G < 2; ++G) {
+          const uint64_t dp = wg_desc(sPw + (G * 4 + ks) * 1024);
+          wg_mma_f16<true>(oacc[2 * G], av[G][0], dp);
+          wg_mma_f16<true>(oacc[2 * G + 1], av[G][1], dp);
+        }
+      }
+      wg_commit();
+    };
+    pv_issue(0, 2);
+    if (more) {
+      s_issue(sLatN, CI1{});
+      wg_wait<1>();  // PV k-steps 0, 1 done (their A registers are free)
+    } else {
+      wg_wait<0>();
+    }
+    pv_issue(2, 4);
+    wg_wait<0>();  // S of tile tt+1 and PV of tile tt
+#pragma unroll
+    for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
+    if (more) s_finish(sLatN, tt + 1);
+  }
+  } else {
   for (int tt = 0; tt < ntiles; ++tt) {
     cp_async_wait<NST - 2>();
     __syncthreads();  // (A) tile tt resident; tile tt-1 fully consumed
@@ -1218,6 +1491,7 @@ __device__ __forceinline__ void mla_wg_loop(const MlaParams& p, uint8_t* smem, c
       wg_commit();  // completes under the next tile's barrier, copies and S conversions
     }
   }
+  }
   wg_wait<0>();
 #pragma unroll
   for (int m = 0; m < 4; ++m) wg_reg_fence(oacc[m]);
@@ -1337,8 +1611,15 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
     *reinterpret_cast<uint32_t*>(sQ + K * 1024 + (n >> 3) * 256 + (kk >> 3) * 128 + (n & 7) * 16 + (kk & 7) * 2) = v;
   }
   fence_async_smem();
-  if (wg == 0) mla_wg_loop<0>(p, smem, kvb, tok0, tok1, ntiles, fq);
-  else mla_wg_loop<1>(p, smem, kvb, tok0, tok1, ntiles, fq);
+  // Pipelined loop for splits of >= 128 tiles: it computes one discarded S past the last tile
+  // and a longer prologue, measured 5-18% slower than the plain loop at 4-32 tiles per split.
+  if (MLA_WG_PIPE && ntiles >= 128) {
+    if (wg == 0) mla_wg_loop<0, true>(p, smem, kvb, tok0, tok1, ntiles, fq);
+    else mla_wg_loop<1, true>(p, smem, kvb, tok0, tok1, ntiles, fq);
+  } else {
+    if (wg == 0) mla_wg_loop<0, false>(p, smem, kvb, tok0, tok1, ntiles, fq);
+    else mla_wg_loop<1, false>(p, smem, kvb, tok0, tok1, ntiles, fq);
+  }
 #endif
 }
 
