@@ -38,11 +38,9 @@ class Engine {
     if (in.network == NetworkMode::kAnalytic) senders_left_.assign(C * G_, 0);
     contend_ = in.network == NetworkMode::kAnalytic && !in.link_busy.empty();
     if (contend_) {
-      links_.reset(in.links);
+      links_.reset(in.links, C);
       sources_left_.assign(C, 0);
-      last_send_.assign(C, -1);
-      delay_.assign(C, 0);
-      delayed_.assign(C * G_, 0);
+      applied_.assign(C * G_, 0);
     }
     if (in.trace) {
       tx_.assign(C * G_, {-1, -1});
@@ -126,10 +124,7 @@ class Engine {
     if (contend_) {
       bool any = false;
       for (std::size_t d = 0; d < G_ && !any; ++d) any = d != s && m[s * G_ + d] > 0;
-      if (any && --sources_left_[c] == 0) {  // S_c: reserve the links (MicroBatchLinks, step_run.h)
-        last_send_[c] = t;
-        delay_[c] = links_.reserve(prog_.comms[c].mb, t, in_.link_busy[c]);
-      }
+      if (any && --sources_left_[c] == 0) links_.reserve(c, prog_.comms[c].mb, t, in_.link_busy[c]);  // S_c
     }
     if (!flows_ && !in_.trace) {  // analytic: the last sender to d schedules d's arrival
       // Two passes without data-dependent branches in the first (the matrix is sparse at random): count the
@@ -161,10 +156,16 @@ class Engine {
 
   void arrive(std::size_t c, std::size_t d) {
     const std::int64_t t = now();
-    if (contend_ && last_send_[c] >= 0 && t > last_send_[c] && delay_[c] > 0 && !delayed_[c * G_ + d]) {
-      delayed_[c * G_ + d] = 1;  // contention with the other micro-batch: later by the comm's delay
-      sim_.after(Duration{delay_[c]}, [this, c, d] { arrive(c, d); }, {kEventArrive, c * G_ + d});
-      return;
+    if (contend_) {  // sharing links with the other micro-batch: delay events due before now (mb_links.h)
+      const std::vector<DelayEvent>& ev = links_.events(c);
+      std::uint32_t& k = applied_[c * G_ + d];
+      while (k < ev.size() && ev[k].threshold < t) {
+        const std::int64_t later = ev[k++].delay;
+        if (later > 0) {
+          sim_.after(Duration{later}, [this, c, d] { arrive(c, d); }, {kEventArrive, c * G_ + d});
+          return;
+        }
+      }
     }
     rec_.comm_last_arrival[c] = std::max(rec_.comm_last_arrival[c], t);
     if (in_.trace) rx_[c * G_ + d].second = t;
@@ -211,13 +212,11 @@ class Engine {
   std::vector<std::int64_t> block_start_;
   std::vector<int> pending_;
   std::vector<int> senders_left_;
-  // Analytic rule with two micro-batches: link reservations between them (MicroBatchLinks).
+  // Analytic rule with two micro-batches: their collectives share links (sim/step/mb_links.h).
   bool contend_ = false;
   MicroBatchLinks links_;
-  std::vector<int> sources_left_;           // per comm: sources that have not sent yet
-  std::vector<std::int64_t> last_send_;     // per comm: S_c, -1 until every source has sent
-  std::vector<std::int64_t> delay_;         // per comm
-  std::vector<std::uint8_t> delayed_;       // per comm x destination: its arrival already postponed
+  std::vector<int> sources_left_;       // per comm: sources that have not sent yet
+  std::vector<std::uint32_t> applied_;  // per comm x destination: delay events already applied to its delivery
   std::vector<std::pair<std::int64_t, std::int64_t>> tx_, rx_;
 };
 

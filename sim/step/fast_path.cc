@@ -3,7 +3,7 @@
 // lock-step, instruction by instruction, keeping one clock per GPU:
 //   compute: t[g] += Σ op costs;   send c: sent[c][g] = t[g];
 //   wait c:  t[g] = max(t[g], max_{s sends to g} sent[c][s] + alltoall_time(c))
-//            (+ the contention delay of MicroBatchLinks with two micro-batches).
+//            (later by the two micro-batches' link sharing with TBO: sim/step/mb_links.h).
 // This is the analytic network rule of the detailed engine, evaluated
 // without a queue; both give the same step time.
 #include <algorithm>
@@ -23,9 +23,9 @@ void run_fast(const RunInputs& in, RunRecord& rec) {
   std::vector<std::int64_t> t(G, 0);
   std::vector<std::int64_t> sent(prog.comms.size() * G, -1);
   const bool contend = !in.link_busy.empty();
-  std::vector<std::int64_t> last_send(prog.comms.size(), -1), delay(prog.comms.size(), 0);
+  std::vector<std::int64_t> last_send(prog.comms.size(), -1);
   MicroBatchLinks links;
-  if (contend) links.reset(in.links);
+  if (contend) links.reset(in.links, prog.comms.size());
   for (std::size_t i = 0; i < n; ++i) {
     const Instr::Type type = prog.streams[0].instrs[i].type;
     if (type == Instr::Type::kCompute) {
@@ -50,7 +50,7 @@ void run_fast(const RunInputs& in, RunRecord& rec) {
         if (any && (rec.comm_first_send[c] < 0 || t[g] < rec.comm_first_send[c])) rec.comm_first_send[c] = t[g];
         if (any) last_send[c] = std::max(last_send[c], t[g]);
       }
-      if (contend && last_send[c] >= 0) delay[c] = links.reserve(prog.comms[c].mb, last_send[c], in.link_busy[c]);
+      if (contend && last_send[c] >= 0) links.reserve(c, prog.comms[c].mb, last_send[c], in.link_busy[c]);
       continue;
     }
     const CommInstance& ci = prog.comms[c];
@@ -61,8 +61,7 @@ void run_fast(const RunInputs& in, RunRecord& rec) {
         if (s != g && m[s * G + g] > 0) start = std::max(start, sent[c * G + s]);
       }
       if (start < 0) continue;  // nothing to receive
-      std::int64_t arrival = start + dur;
-      if (arrival > last_send[c]) arrival += delay[c];  // MicroBatchLinks (0 without overlap)
+      const std::int64_t arrival = contend ? links.arrival(c, start + dur) : start + dur;  // sim/step/mb_links.h
       rec.comm_last_arrival[c] = std::max(rec.comm_last_arrival[c], arrival);
       if (in.trace) rec.link_spans.push_back({static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(g), false, start, arrival});
       if (arrival > t[g]) {

@@ -14,7 +14,7 @@
 #include "sim/core/rng.h"
 #include "sim/hw/analytic_comm.h"
 #include "sim/step/pair_routes.h"
-#include "sim/step/step_run.h"
+#include "sim/step/mb_links.h"
 #include "sim/model/model_math.h"
 #include "tests/unit/test_util.h"
 
@@ -112,29 +112,47 @@ TEST(Step, FastPathEqualsDetailedAnalyticAndIsCloseToFluid) {
   EXPECT_NEAR(to_seconds(fast.step_time) / to_seconds(fluid.step_time), 1.0, 0.10);
 }
 
-// The analytic rule's link reservations between two micro-batches (sim/step/step_run.h), by hand:
-//   mb 0 at S=0 holds link 0 for 10: [0,10], no delay.
-//   mb 1 at S=5 holds link 0 for 10 and link 1 for 4: link 0 free at 10 -> [10,20]; link 1 [5,9]; its own
-//     bandwidth time is 10, so it ends 20 - (5 + 10) = 5 later than alone.
-//   mb 0 at S=12 holds link 1 for 3: mb 1 freed it at 9 -> [12,15], no delay.
-//   mb 1 at S=16 holds link 0 for 2: mb 0 last held it until 10 -> [16,18], no delay (its own earlier hold does
-//     not count: one micro-batch's collectives are ordered by their data already).
-TEST(Step, MicroBatchLinkReservationsByHand) {
+// The analytic rule's link sharing between two micro-batches (sim/step/mb_links.h), by hand:
+//   c0 (mb 0) at S=0 loads link 0 for 10: ends at 10, nothing to share.
+//   c1 (mb 1) at S=5 loads link 0 for 10 and link 1 for 4. On link 0, c0 still has 5 to go: they share, each
+//     slowed by min(5, 10) = 5: c0 now ends at 15 (a delay event on c0: after 5, +5); c1 ends at 5+10+5 = 20 on
+//     link 0 and 9 on link 1, 5 later than its own 10 (event on c1: after 5, +5).
+//   c2 (mb 0) at S=12 loads link 1 for 3: c1 left link 1 at 9: no sharing, no events.
+//   c3 (mb 1) at S=16 loads link 0 for 2: mb 0's last collective (c2) does not use link 0: no events.
+//   c4 (mb 0) at S=17 loads link 0 for 5: c3 holds it until 18: overlap 1: c3 ends at 19 (event: after 17, +1),
+//     c4 at 17+5+1 = 23 (event: after 17, +1).
+TEST(Step, MicroBatchLinkSharingByHand) {
+  using step_detail::LinkBusy;
   step_detail::MicroBatchLinks links;
-  links.reset(2);
-  using Busy = std::vector<std::pair<std::uint32_t, std::int64_t>>;
-  EXPECT_EQ(links.reserve(0, 0, Busy{{0, 10}}), 0);
-  EXPECT_EQ(links.reserve(1, 5, Busy{{0, 10}, {1, 4}}), 5);
-  EXPECT_EQ(links.reserve(0, 12, Busy{{1, 3}}), 0);
-  EXPECT_EQ(links.reserve(1, 16, Busy{{0, 2}}), 0);
-  // mb 0 at S=17 on link 0 for 5: mb 1 holds it until 20 (its reservation at S=5) -> [20,25]: delay 3.
-  EXPECT_EQ(links.reserve(0, 17, Busy{{0, 5}}), 3);
+  links.reset(2, 5);
+  const LinkBusy b0{{0, 10}}, b1{{0, 10}, {1, 4}}, b2{{1, 3}}, b3{{0, 2}}, b4{{0, 5}};
+  links.reserve(0, 0, 0, b0);
+  links.reserve(1, 1, 5, b1);
+  links.reserve(2, 0, 12, b2);
+  links.reserve(3, 1, 16, b3);
+  links.reserve(4, 0, 17, b4);
+  auto one = [&](std::size_t c) {
+    EXPECT_EQ(links.events(c).size(), 1u) << c;
+    return links.events(c).empty() ? step_detail::DelayEvent{} : links.events(c)[0];
+  };
+  EXPECT_EQ(one(0).threshold, 5);
+  EXPECT_EQ(one(0).delay, 5);
+  EXPECT_EQ(one(1).threshold, 5);
+  EXPECT_EQ(one(1).delay, 5);
+  EXPECT_TRUE(links.events(2).empty());
+  EXPECT_EQ(one(3).threshold, 17);
+  EXPECT_EQ(one(3).delay, 1);
+  EXPECT_EQ(one(4).delay, 1);
+  // Deliveries: c0's due at 4 (before c1 started) is not delayed; one due at 8 arrives at 13; c1's due at 15 at 20.
+  EXPECT_EQ(links.arrival(0, 4), 4);
+  EXPECT_EQ(links.arrival(0, 8), 13);
+  EXPECT_EQ(links.arrival(1, 15), 20);
+  EXPECT_EQ(links.arrival(2, 15), 15);
 }
 
 // DeepSeek-R1 prefill, EP32 over 4 HGX H100 nodes with two-batch overlap, 2,048 tokens per GPU: the dispatch and
-// combine of the two halves overlap in time over the same 50 GB/s NICs. The analytic rule makes them queue
-// (link reservations), so the fast path equals the detailed engine's analytic mode and lands near the fluid
-// max-min network, which shares the links. (Without the reservations the fast path took 0.71x the fluid time on
+// combine of the two halves overlap in time over the same 50 GB/s NICs. The analytic rule makes them share the
+// links, so the fast path equals the detailed engine's analytic mode and lands near the fluid max-min network. (Without the reservations the fast path took 0.71x the fluid time on
 // the SGLang EP32 prefill scenario: both halves' all-to-alls at full NIC bandwidth at once.)
 TEST(Step, TwoMicroBatchAllToAllsShareTheLinksInTheAnalyticRule) {
   StepSetup s = make("deepseek-r1", "hgx-h100", "tp=1,ep=32", 4, BatchShape::prefill(64, 1024));
