@@ -33,7 +33,8 @@ void MicroBatchLinks::reserve(std::size_t c, int mb, std::int64_t s, const LinkB
     }
     if (after > before) events_[last_comm_[o]].push_back({s, after - before});
   }
-  std::vector<std::int64_t> mine(busy.size());
+  std::vector<std::int64_t>& mine = last_end_[mb];  // this micro-batch's previous collective is no longer needed
+  mine.assign(busy.size(), 0);
   std::int64_t own = 0, end = s;
   for (std::size_t i = 0; i < busy.size(); ++i) {
     const auto [l, b] = busy[i];
@@ -47,7 +48,6 @@ void MicroBatchLinks::reserve(std::size_t c, int mb, std::int64_t s, const LinkB
     for (const auto& [l, b] : *last_[o]) shared_[l] = 0;
   }
   last_[mb] = &busy;
-  last_end_[mb] = std::move(mine);
   last_comm_[mb] = c;
 }
 
