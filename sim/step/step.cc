@@ -319,7 +319,15 @@ StepResult StageSim::report() const {
   }
 
   // Collectives by kind. The stage's GPUs are cluster GPUs gpu_offset .. gpu_offset + G - 1, domain after domain.
+  // Each GPU's scale-up domain is a contiguous range of the stage's GPUs: [dom_lo[i], dom_hi[i]).
   const auto domain_gpus = static_cast<std::size_t>(std::max(1, setup.cluster.system.scale_up.domain_gpus));
+  const auto off = static_cast<std::size_t>(gpu_offset);
+  std::vector<std::size_t> dom_lo(G), dom_hi(G);
+  for (std::size_t i = 0; i < G; ++i) {
+    const std::size_t d0 = (off + i) / domain_gpus * domain_gpus;
+    dom_lo[i] = std::max(d0, off) - off;
+    dom_hi[i] = std::min(d0 + domain_gpus, off + G) - off;
+  }
   std::map<int, CommReport> by_kind;
   for (std::size_t c = 0; c < prog.comms.size(); ++c) {
     const auto& ci = prog.comms[c];
@@ -327,13 +335,14 @@ StepResult StageSim::report() const {
     cr.kind = ci.decl.kind;
     cr.count += 1;
     const auto& m = *ci.matrix;
-    for (std::size_t i = 0; i < G; ++i)
-      for (std::size_t j = 0; j < G; ++j) {
-        if (i == j) continue;
-        cr.bytes += m[i * G + j];
-        const auto off = static_cast<std::size_t>(gpu_offset);
-        if ((off + i) / domain_gpus != (off + j) / domain_gpus) cr.scale_out_bytes += m[i * G + j];
-      }
+    for (std::size_t i = 0; i < G; ++i) {
+      const double* row = &m[i * G];
+      double all = 0, same = 0;
+      for (std::size_t j = 0; j < G; ++j) all += row[j];
+      for (std::size_t j = dom_lo[i]; j < dom_hi[i]; ++j) same += row[j];
+      cr.bytes += all - row[i];         // the diagonal stays on the GPU
+      cr.scale_out_bytes += all - same;  // to GPUs outside i's domain
+    }
     if (rec.comm_first_send[c] >= 0)
       cr.mean_span_s += static_cast<double>(rec.comm_last_arrival[c] - rec.comm_first_send[c]) * 1e-12;
   }
