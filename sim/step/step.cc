@@ -463,6 +463,7 @@ struct StepSimulator::Impl {
   std::vector<std::optional<step_detail::PairRoutes>> boundary_routes;
   std::vector<std::vector<double>> boundary_bytes;  // (2G)², rows/columns: stage s GPUs, then stage s + 1 GPUs
   std::vector<Duration> boundary_time;
+  std::vector<CommReport> boundary;                 // the send as reported: bytes, scale-out bytes, time
   std::vector<std::int64_t> stage_start;  // of the last run, ps
 
   void setup_boundaries();
@@ -480,6 +481,8 @@ void StepSimulator::Impl::setup_boundaries() {
   boundary_routes.resize(n);
   boundary_bytes.resize(n);
   boundary_time.resize(n);
+  boundary.resize(n);
+  const auto domain_gpus = static_cast<std::size_t>(std::max(1, s0.setup.cluster.system.scale_up.domain_gpus));
   for (std::size_t b = 0; b < n; ++b) {
     if (!boundary_routes[b]) {
       std::vector<GpuId> ids = stages[b]->gpu_ids;
@@ -493,7 +496,18 @@ void StepSimulator::Impl::setup_boundaries() {
       for (std::size_t g = 0; g < G; ++g)
         m[g * 2 * G + G + g] += static_cast<double>(f.tokens.group_tokens[g]) * per_token;
     }
+    CommReport& c = boundary[b];
+    c = CommReport{};
+    c.kind = CommKind::kPipelineSend;
+    c.count = 1;
     boundary_time[b] = boundary_routes[b]->time(m);
+    c.mean_span_s = to_seconds(boundary_time[b]);
+    for (std::size_t g = 0; g < G; ++g) {
+      const double bytes = m[g * 2 * G + G + g];
+      c.bytes += bytes;
+      const auto src = static_cast<std::size_t>(stages[b]->gpu_offset) + g;
+      if (src / domain_gpus != (src + G) / domain_gpus) c.scale_out_bytes += bytes;
+    }
   }
 }
 
@@ -539,8 +553,6 @@ StepResult StepSimulator::run(std::uint64_t step) {
   std::int64_t t = 0;
   Duration slowest{};
   int moe_before = 0;
-  const int G = p.stages[0]->setup.plan.gpus_per_stage();
-  const auto domain_gpus = static_cast<std::size_t>(std::max(1, p.stages[0]->setup.cluster.system.scale_up.domain_gpus));
   p.stage_start.assign(p.stages.size(), 0);
   for (std::size_t s = 0; s < p.stages.size(); ++s) {
     StageSim& st = *p.stages[s];
@@ -559,18 +571,8 @@ StepResult StepSimulator::run(std::uint64_t step) {
     }
     moe_before += st.mbs[0].moe_layers;
     if (s + 1 < p.stages.size()) {
+      const CommReport& c = p.boundary[s];
       ps.send_time = p.boundary_time[s];
-      const std::vector<double>& m = p.boundary_bytes[s];
-      CommReport c;
-      c.kind = CommKind::kPipelineSend;
-      c.count = 1;
-      c.mean_span_s = to_seconds(ps.send_time);
-      for (std::size_t g = 0; g < static_cast<std::size_t>(G); ++g) {
-        const double bytes = m[g * 2 * static_cast<std::size_t>(G) + static_cast<std::size_t>(G) + g];
-        c.bytes += bytes;
-        const auto src = static_cast<std::size_t>(st.gpu_offset) + g, dst = src + static_cast<std::size_t>(G);
-        if (src / domain_gpus != dst / domain_gpus) c.scale_out_bytes += bytes;
-      }
       ps.send_bytes = c.bytes;
       add_comm(r, c);
       t += ps.send_time.count();
