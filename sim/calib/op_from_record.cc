@@ -51,7 +51,7 @@ std::optional<Op> op_from_record(const Record& r) {
     o.hidden = s.hidden;
     o.topk = s.topk;
     o.experts = s.experts;
-    o.payload_bytes_per_element = r.dtype == "fp8" ? 1 : 2;
+    o.payload_bytes_per_element = r.dtype == "fp8" ? 1.0 + 4.0 / 128 : 2;  // fp8: e4m3 row + one fp32 scale per 128
   } else {
     return std::nullopt;
   }

@@ -283,6 +283,7 @@ LayerProgram build_program(const Ctx& c, const LayerType& t, int g) {
   permute.op.shape.tokens = own;
   permute.op.shape.topk = moe.top_k;
   permute.op.shape.hidden = H;
+  permute.op.shape.experts = moe.routed_experts;  // the calibrated permute family is keyed by (H, k, E)
   permute.op.shape.payload_bytes_per_element = c.fp.dispatch_bytes_per_copy / static_cast<double>(H);
   permute.op.bytes = static_cast<double>(own * H) * 2 + static_cast<double>(own) * c.fp.dispatch_bytes_per_copy;
   b.compute(std::move(permute));
@@ -301,6 +302,7 @@ LayerProgram build_program(const Ctx& c, const LayerType& t, int g) {
   unpermute.op.shape.tokens = own;
   unpermute.op.shape.topk = moe.top_k;
   unpermute.op.shape.hidden = H;
+  unpermute.op.shape.experts = moe.routed_experts;
   unpermute.op.bytes = static_cast<double>(own) * c.fp.combine_bytes_per_copy + static_cast<double>(own * H) * 2 * 3;
   b.compute(std::move(unpermute));
   if (tp > 1) b.exchange(CommKind::kFfnAllGather, OpGroup::kOther, act_row);
