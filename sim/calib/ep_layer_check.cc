@@ -68,6 +68,7 @@ EpLayerPrediction predict_ep_layer(const EpLayerRecord& r, const EpLayerSetup& s
   s.batch = BatchShape::decode(r.tokens_per_gpu * r.gpus, 1);
   s.expansion.dispatch = DispatchDtype::kFp8;
   s.expansion.dedup = r.dedup == "per_token_gpu";
+  s.expansion.dispatcher = Dispatcher::kStaged;  // NCCL send/recv of ready buffers, as the harness does
   s.routing = routing;
   s.mode = StepMode::kDetailed;
   s.network = NetworkMode::kFluid;
@@ -79,7 +80,12 @@ EpLayerPrediction predict_ep_layer(const EpLayerRecord& r, const EpLayerSetup& s
     if (lt.name.rfind("moe", 0) != 0) continue;  // "moe" (the only layer type with one MoE layer)
     const auto& g = lt.seconds_per_layer;
     auto us = [&](OpGroup x) { return g[static_cast<int>(x)] * 1e6; };
-    p.phases_us = {{"router", us(OpGroup::kRouter)},
+    // The harness has no normalisation before the router: take the simulated ffn_norm (the same on every GPU,
+    // first in the layer) out of the router phase.
+    double norm_us = 0;
+    for (const auto& o : lt.ops)
+      if (o.name == "ffn_norm") norm_us += o.mean_s * 1e6;
+    p.phases_us = {{"router", us(OpGroup::kRouter) - norm_us},
                    {"dispatch", us(OpGroup::kDispatch)},
                    {"experts", us(OpGroup::kExperts) + us(OpGroup::kSharedExpert)},
                    {"combine", us(OpGroup::kCombine)}};

@@ -8,7 +8,10 @@
 // model reduced to one MoE layer without shared expert or MTP; plan tp=1,ep=N on
 // one scale-up domain; N x T decode sequences (T per GPU); contiguous expert
 // placement; one dispatch row per (token, expert) when the record says
-// "per_token_expert"; eager launches (no CUDA graphs). Routing: "uniform"
+// "per_token_expert"; eager launches (no CUDA graphs); the staged dispatcher
+// (ops.h: FP8 quantisation before the permute, regroup after the dispatch, gather
+// before the combine, as the harness drives NCCL send/recv); no ffn_norm (the
+// harness has none, so its simulated time is taken out of the router phase). Routing: "uniform"
 // records use uniform routing; "skewed" records use the popularity that
 // router_mc.h's DeepSeek router gives for the harness's logit spread and bias.
 // The harness's "counts" phase (row counts exchanged and copied to the host
@@ -30,8 +33,8 @@ namespace moesim::calib {
 
 struct EpLayerPrediction {
   double layer_us = 0;  // router + dispatch + experts + shared expert + combine, on the GPU that finishes last
-  // "router" (router GEMM, top-k, permute, unpermute), "dispatch" and "combine" (time blocked waiting for the
-  // collective), "experts" (routed-expert GEMMs and activation).
+  // "router" (router GEMM, top-k, quantisation, permute, unpermute), "dispatch" and "combine" (time blocked waiting
+  // for the collective), "experts" (regroup, routed-expert GEMMs, activation, gather).
   std::map<std::string, double> phases_us;
   double load_max_over_mean = 0;  // routed-expert rows of the most loaded GPU over the mean
 };

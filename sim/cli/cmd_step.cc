@@ -28,6 +28,7 @@ struct StepOptions {
   std::string mode = "detailed";
   std::string network = "fluid";
   std::string dispatch = "fp8";
+  std::string dispatcher = "fused";
   std::string kv_dtype = "bf16";
   bool no_dedup = false;
   bool no_graphs = false;
@@ -73,6 +74,7 @@ int run_step(const StepOptions& o) {
                                        {{"bf16", KvDtype::kBf16}, {"fp8", KvDtype::kFp8}, {"fp8_flashmla", KvDtype::kFp8FlashMla}});
   s.memory.kv_dtype = s.expansion.kv_dtype;
   s.expansion.dedup = !o.no_dedup;
+  s.expansion.dispatcher = pick<Dispatcher>("--dispatcher", o.dispatcher, {{"fused", Dispatcher::kFused}, {"staged", Dispatcher::kStaged}});
   s.eplb = o.placement.empty() ? s.plan.redundant_experts > 0
                                : pick<bool>("--placement", o.placement, {{"eplb", true}, {"contiguous", false}});
   s.cost_options.cuda_graphs = !o.no_graphs;
@@ -119,6 +121,9 @@ void add_step_command(CLI::App& parent, CommandAction& action) {
   sub->add_option("--network", o->network, "detailed mode: fluid (default, max-min flows) or analytic");
   sub->add_option("--dispatch", o->dispatch, "dispatch payload: fp8 (default), nvfp4 or bf16");
   sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: bf16 (default), fp8, fp8_flashmla");
+  sub->add_option("--dispatcher", o->dispatcher,
+                  "fused (default: DeepEP-style kernels) or staged (NCCL all-to-all of ready buffers: quantise, regroup and "
+                  "gather copies around it)");
   sub->add_flag("--no-dedup", o->no_dedup, "count dispatch/combine per selected expert (DeepEP low-latency) instead of once per GPU");
   sub->add_flag("--no-cuda-graphs", o->no_graphs, "launch overhead without CUDA graphs");
   sub->add_option("--cost-model", o->cost_model,

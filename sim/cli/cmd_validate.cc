@@ -126,7 +126,7 @@ std::string ratio_text(const std::map<std::string, double>& r, const char* phase
 void print_ep_layers(const std::vector<calib::EpLayerValidation>& vs) {
   for (const auto& v : vs) {
     fmt::print("\nEP MoE layer end to end ({}): measured vs simulated (one MoE layer through the step machinery, "
-               "calibrated costs, fluid network on {}):\n", v.gpu, v.system);
+               "calibrated costs, staged dispatcher as the harness drives NCCL, fluid network on {}):\n", v.gpu, v.system);
     fmt::print("{:>5} {:<8} {:>6} {:>8} {:>7} {:>8}  {:>11}  {:>6} {:>8} {:>7} {:>7}  {:>9}\n", "GPUs", "routing",
                "points", "median%", "p90%", "signed%", "load m/p", "router", "dispatch", "experts", "combine",
                "counts us");
@@ -144,8 +144,12 @@ void print_ep_layers(const std::vector<calib::EpLayerValidation>& vs) {
     const auto& f = v.overall;
     fmt::print("  all {} points: median {:.1f}%, p90 {:.1f}%, budget {}: {}\n", f.points, f.median_pct, f.p90_pct,
                budget_text(f.budget), f.pass ? "pass" : "FAIL");
-    fmt::print("  (phase columns: median simulated / measured on GPU 0; router = router GEMM + top-k + permute + "
-               "unpermute; counts = the harness's host round trip for the all-to-all sizes, not simulated; skewed rows compare the simulated GPU that finishes last, a cold GPU waiting in the combine, with the hot GPU 0 measured)\n");
+    fmt::print("  (phase columns: median simulated / measured on GPU 0; router = router GEMM + top-k + FP8 quantisation + "
+               "permute + unpermute; experts = regroup + GEMMs + activation + gather; counts = the harness's host round "
+               "trip for the all-to-all sizes, not simulated; skewed rows compare the simulated GPU that finishes last, a "
+               "cold GPU waiting in the combine, with the hot GPU 0 measured. Not modelled: NCCL's own latency and "
+               "bandwidth (the fluid network runs at link rate with 1 us hops) and the harness's one cuBLASLt launch per "
+               "active expert (the grouped-GEMM family was measured with cuBLAS's grouped GEMM))\n");
   }
 }
 

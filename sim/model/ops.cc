@@ -81,7 +81,8 @@ void fill_grouped_gemm(PlannedOp& p, std::span<const std::int64_t> slot_tokens) 
 
 void fill_routed_activation(PlannedOp& p, std::int64_t rows) {
   p.op.shape.m = rows;
-  p.op.bytes = static_cast<double>(rows) * static_cast<double>(p.op.shape.n) * 3 * 2;  // read gate+up, write
+  p.op.bytes = p.bytes_per_row > 0 ? static_cast<double>(rows) * p.bytes_per_row
+                                   : static_cast<double>(rows) * static_cast<double>(p.op.shape.n) * 3 * 2;  // read gate+up, write
 }
 
 namespace {
@@ -241,13 +242,23 @@ LayerProgram build_program(const Ctx& c, const LayerType& t, int g) {
     topk.op.bytes = static_cast<double>(rows * moe.routed_experts) * 4 + static_cast<double>(rows * moe.top_k) * 8;
     b.compute(std::move(topk));
   };
+  const bool staged = !tp_mode && c.fp.options.dispatcher == Dispatcher::kStaged;
+  auto routed_copy = [&](const char* name, double bytes_per_row) {
+    PlannedOp copy = elementwise(name, OpGroup::kExperts, 0);
+    copy.bytes_per_row = bytes_per_row;
+    routed(std::move(copy));
+  };
   auto experts = [&] {
     const Format ef = c.fmt(TensorGroup::kRoutedExperts);
-    routed(gemm("experts.gate_up", OpGroup::kExperts, 0, 2 * width, H, ef, c.gpu));
+    PlannedOp gate_up = gemm("experts.gate_up", OpGroup::kExperts, 0, 2 * width, H, ef, c.gpu);
+    // Staged: read the received row (payload + scales), write the GEMM's input row.
+    if (staged) routed_copy("experts.regroup", c.fp.dispatch_bytes_per_copy + static_cast<double>(H) * gate_up.in_bytes);
+    routed(std::move(gate_up));
     PlannedOp act = elementwise("experts.act", OpGroup::kExperts, 0);
     act.op.shape.n = width;
     routed(std::move(act));
     routed(gemm("experts.down", OpGroup::kExperts, 0, H, width, ef, c.gpu));
+    if (staged) routed_copy("experts.gather", 2 * c.fp.combine_bytes_per_copy);  // read + write the output row
     for (auto& o : b.p.ops) {
       if (o.routed && o.op.kind == OpKind::kGemm) o.op.kind = OpKind::kGroupedGemm;
     }
@@ -276,6 +287,9 @@ LayerProgram build_program(const Ctx& c, const LayerType& t, int g) {
 
   if (tp > 1) b.exchange(CommKind::kAttnReduceScatter, OpGroup::kAttention, act_row);
   router();
+  if (staged && c.fp.options.dispatch != DispatchDtype::kBf16)  // read the BF16 row, write payload + scales
+    b.compute(elementwise("dispatch_quant", OpGroup::kRouter,
+                          static_cast<double>(own) * (static_cast<double>(H) * 2 + c.fp.dispatch_bytes_per_copy)));
   PlannedOp permute;
   permute.group = OpGroup::kRouter;
   permute.op.kind = OpKind::kPermute;

@@ -114,6 +114,7 @@ struct PlannedOp {
   bool routed = false;        // a routed-expert op whose shape is filled per step
   double weight_bpp = 0;      // routed GEMMs: weight bytes per parameter
   double in_bytes = 2;        // routed GEMMs: bytes per input activation element
+  double bytes_per_row = 0;   // routed copies: bytes moved per routed row (0: the activation's gate+up rule)
 };
 
 struct LayerProgram {
@@ -132,10 +133,21 @@ struct LayerType {
   friend bool operator==(const LayerType&, const LayerType&) = default;
 };
 
+// How the MoE all-to-all is driven.
+//  kFused: dispatch/combine kernels that move rows straight between the permuted layouts and quantise on the way
+//    (DeepEP); the simulator's default.
+//  kStaged: a library all-to-all(v) of ready buffers (NCCL; Megatron-Core's all-to-all token dispatcher): the
+//    payload is quantised before the permute ("dispatch_quant", FP8/NVFP4 payloads), the received rows are
+//    regrouped expert-major and cast to the expert GEMMs' input format ("experts.regroup"), and the expert outputs
+//    are gathered back to arrival order before the combine ("experts.gather"). The row-count exchange such
+//    dispatchers do before the all-to-all (a host round trip) is not modelled.
+enum class Dispatcher { kFused, kStaged };
+
 struct ExpansionOptions {
   KvDtype kv_dtype = KvDtype::kBf16;
   DispatchDtype dispatch = DispatchDtype::kFp8;
   bool dedup = true;  // dispatch/combine count a token once per destination GPU (else once per selected expert)
+  Dispatcher dispatcher = Dispatcher::kFused;
   int stage = 0;      // pipeline stage to expand (0 .. plan.pp - 1)
 };
 

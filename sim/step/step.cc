@@ -183,6 +183,7 @@ void StageSim::prepare(std::uint64_t step) {
       scratch.op.shape.k = src.op.shape.k;
       scratch.weight_bpp = src.weight_bpp;
       scratch.in_bytes = src.in_bytes;
+      scratch.bytes_per_row = src.bytes_per_row;
       scratch.routed = true;
       if (src.op.kind == OpKind::kGroupedGemm) {
         fill_grouped_gemm(scratch, t.gpu_slot_tokens[g]);

@@ -92,6 +92,16 @@ fi
 expect_error "frontier bad concurrency" 2 "--concurrency" -- "$moesim" frontier scenarios/dsr1-h200-tp-agg.json \
   --concurrency 0 --quiet
 
+expect_error "step bad dispatcher" 2 "--dispatcher" -- "$moesim" step --model models/deepseek-r1.json \
+  --system hardware/systems/hgx-h200.json --plan ep=8 --batch 64 --dispatcher deepep
+
+# --- the staged dispatcher adds its copies: a slower step than the fused default on the same batch.
+fused_s=$("$moesim" step --model models/deepseek-r1.json --system hardware/systems/hgx-h200.json --plan ep=8 \
+  --batch 512 --mode fast --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])')
+staged_s=$("$moesim" step --model models/deepseek-r1.json --system hardware/systems/hgx-h200.json --plan ep=8 \
+  --batch 512 --mode fast --dispatcher staged --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])')
+python3 -c "import sys; sys.exit(0 if $staged_s > $fused_s else 1)" && pass || fail "staged dispatcher must be slower ($staged_s vs $fused_s)"
+
 # --- the side-by-side table labels extrapolated Blackwell costs.
 "$moesim" step --model models/deepseek-r1.json --system hardware/systems/gb200-nvl72.json --plan ep=72 \
   --batch 72 --network analytic >"$tmp/step.txt" 2>&1 && grep -q "EXTRAPOLATED from h200-sxm" "$tmp/step.txt" \

@@ -136,6 +136,44 @@ TEST(Ops, GroupedGemmFill) {
   EXPECT_EQ(op.op.shape.m, 8);
 }
 
+TEST(Ops, StagedDispatcherAddsItsCopiesAroundTheAllToAll) {
+  const ModelSpec m = model("deepseek-r1");
+  ExpansionOptions staged;
+  staged.dispatcher = Dispatcher::kStaged;
+  const ForwardPass fp = expand_forward(m, m.precision("fp8"), h200(), plan("ep=8"), BatchShape::decode(64, 100), staged);
+  const LayerProgram& p = fp.programs[static_cast<std::size_t>(fp.layer_type[5])][0];
+  std::vector<std::string> seq;
+  for (const Instr& i : p.seq) {
+    if (i.type == Instr::Type::kCompute) seq.push_back(p.ops[i.index].op.name);
+    else seq.push_back(std::string(i.type == Instr::Type::kSend ? "send:" : "wait:") + comm_kind_name(p.comms[i.index].kind));
+  }
+  const auto pos = [&](const std::string& s) { return std::find(seq.begin(), seq.end(), s) - seq.begin(); };
+  EXPECT_LT(pos("topk_grouped"), pos("dispatch_quant"));
+  EXPECT_LT(pos("dispatch_quant"), pos("permute"));
+  EXPECT_LT(pos("wait:dispatch"), pos("experts.regroup"));
+  EXPECT_LT(pos("experts.regroup"), pos("experts.gate_up"));
+  EXPECT_LT(pos("experts.down"), pos("experts.gather"));
+  EXPECT_LT(pos("experts.gather"), pos("send:combine"));
+  // 8 owned tokens: read the BF16 row (7168·2 B), write the FP8 payload copy (7408 B: 7168 + 56·4 scales + 16).
+  EXPECT_DOUBLE_EQ(find(p, "dispatch_quant").op.bytes, 8.0 * (7168 * 2 + 7408));
+  // Regroup: read the received copy (7408 B), write the FP8 GEMM input row (7168 B). Gather: read and write the
+  // BF16 output row (2·14336 B). Both are routed: 5 rows on this GPU.
+  PlannedOp regroup = find(p, "experts.regroup");
+  EXPECT_TRUE(regroup.routed);
+  fill_routed_activation(regroup, 5);
+  EXPECT_DOUBLE_EQ(regroup.op.bytes, 5.0 * (7408 + 7168));
+  PlannedOp gather = find(p, "experts.gather");
+  fill_routed_activation(gather, 5);
+  EXPECT_DOUBLE_EQ(gather.op.bytes, 5.0 * 2 * 14336);
+  // The fused dispatcher (default) has none of them; a BF16 payload needs no quantisation.
+  const ForwardPass fused = expand_forward(m, m.precision("fp8"), h200(), plan("ep=8"), BatchShape::decode(64, 100), {});
+  const LayerProgram& f = fused.programs[static_cast<std::size_t>(fused.layer_type[5])][0];
+  for (const char* name : {"dispatch_quant", "experts.regroup", "experts.gather"}) EXPECT_FALSE(has(f, name)) << name;
+  staged.dispatch = DispatchDtype::kBf16;
+  const ForwardPass bf = expand_forward(m, m.precision("fp8"), h200(), plan("ep=8"), BatchShape::decode(64, 100), staged);
+  EXPECT_FALSE(has(bf.programs[static_cast<std::size_t>(bf.layer_type[5])][0], "dispatch_quant"));
+}
+
 TEST(Ops, MlaPrefillIsQuadratic) {
   const ModelSpec m = model("deepseek-r1");
   const auto v = m.precision("fp8");
