@@ -151,6 +151,7 @@ void StageSim::setup_batch() {
       if (it == cache.end()) it = cache.emplace(o.op, cost->cost(o.op->op, gpu, setup.cost_options)).first;
       o.cost = it->second.time;
       o.bound = it->second.bound;
+      o.source = it->second.source;
     }
   }
   analytic.assign(prog.comms.size(), Duration{0});
@@ -194,6 +195,7 @@ void StageSim::prepare(std::uint64_t step) {
       const OpCost c = cost->cost(scratch.op, gpu, setup.cost_options);
       o.cost = c.time;
       o.bound = c.bound;
+      o.source = c.source;
     }
   }
   for (std::size_t c = 0; c < prog.comms.size(); ++c) {
@@ -234,6 +236,7 @@ StepResult StageSim::report() const {
   std::vector<double> op_sum(nops, 0), op_max(nops, 0), per_gpu(nops);
   std::vector<std::array<int, 4>> bound_count(nops, std::array<int, 4>{});
   std::vector<const PlannedOp*> op_ref(nops, nullptr);
+  std::vector<CostSource> source_of(nops, CostSource::kRoofline);
   std::vector<int> layers_of(T + 1, 0);
   for (const int t : f0.layer_type) layers_of[static_cast<std::size_t>(t)] += 1;
   layers_of[T] = 1;
@@ -247,7 +250,10 @@ StepResult StageSim::report() const {
       const std::size_t k = op_offset[static_cast<std::size_t>(o.type)] + o.op_index;
       per_gpu[k] += s;
       bound_count[k][static_cast<std::size_t>(o.bound)] += 1;
-      if (!op_ref[k] && g == 0) op_ref[k] = o.op;
+      if (!op_ref[k] && g == 0) {
+        op_ref[k] = o.op;
+        source_of[k] = o.source;
+      }
       if (g == static_cast<std::size_t>(r.critical_gpu))
         split[static_cast<std::size_t>(o.type) * kOpGroupCount + static_cast<std::size_t>(o.op->group)] += s;
     }
@@ -283,6 +289,7 @@ StepResult StageSim::report() const {
       row.mean_s = op_sum[k] / static_cast<double>(G) / lt.layers;
       row.max_s = op_max[k] / lt.layers;
       row.bound = static_cast<Bound>(std::max_element(bound_count[k].begin(), bound_count[k].end()) - bound_count[k].begin());
+      row.source = source_of[k];
       lt.ops.push_back(row);
     }
     r.layer_types.push_back(std::move(lt));
@@ -394,7 +401,8 @@ void stage_trace(const StageSim& s, std::int64_t start, TraceWriter& w) {
     std::vector<std::pair<std::string, std::string>> args = {
         {"layer", o.layer >= 0 ? std::to_string(layer0 + o.layer) : "-"},
         {"bound", bound_name(o.bound)},
-        {"kind", op_kind_name(o.op->op.kind)}};
+        {"kind", op_kind_name(o.op->op.kind)},
+        {"priced_by", cost_source_name(o.source)}};
     if (mbs > 1) args.emplace_back("micro_batch", o.mb == 0 ? "A" : "B");
     w.slice(s.gpu_offset + static_cast<int>(sp.gpu), 0, o.op->op.name, op_group_name(o.op->group),
             Time{Duration{start + sp.start}}, Duration{sp.dur}, std::move(args));

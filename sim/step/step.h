@@ -89,6 +89,7 @@ struct LayerTypeReport {
     double mean_s = 0;  // per layer, mean over GPUs (and micro-batches summed)
     double max_s = 0;   // per layer, the largest over GPUs
     Bound bound;        // the most frequent bound over GPUs and layers
+    CostSource source = CostSource::kRoofline;  // what priced it on GPU 0
   };
   std::vector<OpRow> ops;
 };

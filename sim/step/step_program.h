@@ -21,6 +21,7 @@ struct FlatOp {
   std::uint8_t mb = 0;        // micro-batch
   Duration cost{};            // this step's cost (static ops: once; routed ops: every step)
   Bound bound = Bound::kCompute;
+  CostSource source = CostSource::kRoofline;  // what priced it (calibrated, or roofline outside the calibration)
 };
 
 struct FlatInstr {

@@ -63,7 +63,7 @@ nlohmann::json step_result_json(const StepResult& r, const StepSetup& s) {
     nlohmann::json ops = nlohmann::json::array();
     for (const auto& o : lt.ops)
       ops.push_back({{"op", o.name}, {"group", op_group_name(o.group)}, {"mean_s", o.mean_s}, {"max_s", o.max_s},
-                     {"bound", bound_name(o.bound)}});
+                     {"bound", bound_name(o.bound)}, {"priced_by", cost_source_name(o.source)}});
     t["ops"] = ops;
     types.push_back(t);
   }
@@ -128,10 +128,12 @@ std::string step_result_text(const StepResult& r, const StepSetup& s) {
     }
     line(row + fmt::format("{:>10.2f}", total * 1e6));
   }
-  line("  ops per layer (mean over GPUs / max, us; bound):");
+  line("  ops per layer (mean over GPUs / max, us; bound; * = priced by the roofline, outside the calibration):");
   for (const auto& lt : r.layer_types) {
     std::string row = fmt::format("    {}:", lt.name);
-    for (const auto& op : lt.ops) row += fmt::format(" {} {:.1f}/{:.1f} {};", op.name, op.mean_s * 1e6, op.max_s * 1e6, bound_name(op.bound));
+    for (const auto& op : lt.ops)
+      row += fmt::format(" {}{} {:.1f}/{:.1f} {};", op.name, op.source == CostSource::kRooflineOutsideCalibration ? "*" : "",
+                         op.mean_s * 1e6, op.max_s * 1e6, bound_name(op.bound));
     line(row);
   }
   line("  collectives (bound: network):");

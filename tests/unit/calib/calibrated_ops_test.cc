@@ -8,6 +8,7 @@
 #include "sim/config/model_load.h"
 #include "sim/cost/calibrated.h"
 #include "sim/model/ops.h"
+#include "sim/step/step.h"
 #include "tests/unit/test_util.h"
 
 namespace moesim {
@@ -54,6 +55,27 @@ TEST(CalibratedOps, EpLayerPermuteAndUnpermuteArePricedFromTheirMeasuredKernels)
   }
   // The router's top-k is priced from the router kernel too.
   EXPECT_EQ(cost->cost(find(moe, "topk_grouped").op, gpu, opts).source, CostSource::kCalibrated);
+}
+
+TEST(CalibratedOps, TheStepReportSaysWhichOpsTheRooflinePriced) {
+  StepSetup s;
+  s.model = load_model(source_path("models/deepseek-r1.json"));
+  s.cluster = ClusterSpec{load_system(source_path("hardware/systems/hgx-h200.json")), 1};
+  s.plan = parse_plan("ep=8", "test", "");
+  s.batch = BatchShape::decode(512, 1000);
+  s.mode = StepMode::kFast;
+  s.cost = make_cost_model(s.cluster.system.gpu, CostModelKind::kCalibrated);
+  const StepResult r = simulate_step(s);
+  std::map<std::string, CostSource> by_name;
+  for (const auto& lt : r.layer_types)
+    for (const auto& o : lt.ops) by_name[o.name] = o.source;
+  // Measured families: GEMMs, grouped GEMMs, MLA decode, router, permute/unpermute.
+  for (const char* op : {"q_a_proj", "mla_decode", "router_gemm", "topk_grouped", "permute", "experts.gate_up",
+                         "experts.down", "unpermute_residual"})
+    EXPECT_EQ(by_name.at(op), CostSource::kCalibrated) << op;
+  // No measured family: normalisations and activations fall back to the roofline, and the report says so.
+  for (const char* op : {"attn_norm", "ffn_norm", "experts.act"})
+    EXPECT_EQ(by_name.at(op), CostSource::kRooflineOutsideCalibration) << op;
 }
 
 }  // namespace
