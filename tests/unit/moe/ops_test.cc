@@ -33,6 +33,16 @@ bool has(const LayerProgram& p, const std::string& name) {
 
 ParallelPlan plan(const std::string& s) { return parse_plan(s, "test", ""); }
 
+// The program's instructions in order: op names, "send:<collective>", "wait:<collective>".
+std::vector<std::string> instr_names(const LayerProgram& p) {
+  std::vector<std::string> seq;
+  for (const Instr& i : p.seq) {
+    if (i.type == Instr::Type::kCompute) seq.push_back(p.ops[i.index].op.name);
+    else seq.push_back(std::string(i.type == Instr::Type::kSend ? "send:" : "wait:") + comm_kind_name(p.comms[i.index].kind));
+  }
+  return seq;
+}
+
 TEST(Ops, AttendedPairsByHand) {
   // Full causal, 4 new tokens on an empty cache: 1 + 2 + 3 + 4 = 10.
   EXPECT_DOUBLE_EQ(attended_pairs(AttnLayerKind::kFull, 0, 0, 4), 10);
@@ -103,11 +113,7 @@ TEST(Ops, DeepSeekEpDecodeProgramOrder) {
   EXPECT_DOUBLE_EQ(fp.combine_bytes_per_copy, 14336);
   const LayerProgram& p = fp.programs[static_cast<std::size_t>(fp.layer_type[5])][0];
   // send dispatch, shared expert, wait dispatch, experts, send/wait combine, unpermute.
-  std::vector<std::string> seq;
-  for (const Instr& i : p.seq) {
-    if (i.type == Instr::Type::kCompute) seq.push_back(p.ops[i.index].op.name);
-    else seq.push_back(std::string(i.type == Instr::Type::kSend ? "send:" : "wait:") + comm_kind_name(p.comms[i.index].kind));
-  }
+  const auto seq = instr_names(p);
   const auto pos = [&](const std::string& s) { return std::find(seq.begin(), seq.end(), s) - seq.begin(); };
   EXPECT_LT(pos("permute"), pos("send:dispatch"));
   EXPECT_LT(pos("send:dispatch"), pos("shared_expert.gate_up"));
@@ -142,11 +148,7 @@ TEST(Ops, StagedDispatcherAddsItsCopiesAroundTheAllToAll) {
   staged.dispatcher = Dispatcher::kStaged;
   const ForwardPass fp = expand_forward(m, m.precision("fp8"), h200(), plan("ep=8"), BatchShape::decode(64, 100), staged);
   const LayerProgram& p = fp.programs[static_cast<std::size_t>(fp.layer_type[5])][0];
-  std::vector<std::string> seq;
-  for (const Instr& i : p.seq) {
-    if (i.type == Instr::Type::kCompute) seq.push_back(p.ops[i.index].op.name);
-    else seq.push_back(std::string(i.type == Instr::Type::kSend ? "send:" : "wait:") + comm_kind_name(p.comms[i.index].kind));
-  }
+  const auto seq = instr_names(p);
   const auto pos = [&](const std::string& s) { return std::find(seq.begin(), seq.end(), s) - seq.begin(); };
   EXPECT_LT(pos("topk_grouped"), pos("dispatch_quant"));
   EXPECT_LT(pos("dispatch_quant"), pos("permute"));
