@@ -10,8 +10,8 @@
 // Ties break towards the lower expert index (the CPU reference does the same).
 // Outputs: ids int32 [T, k], weights fp32 [T, k]; the order inside a token's k is
 // not part of the contract (DeepSeek's own gate uses topk(sorted=False)).
-// Algorithms: v5 (8 lanes per token) for DeepSeek/Mistral/Qwen, v4 (one warp per
-// token) for Kimi K2; both below.
+// Algorithms: v5 (LPT = 8 or 4 lanes per token) for all four variants; v4 (one warp
+// per token, below) is kept as code (ROUTER5_KIMI=0 puts kimi_k2 back on it).
 #include <algorithm>
 #include <climits>
 #include <numeric>
@@ -39,14 +39,13 @@ constexpr RouterVariant kVariants[] = {
 };
 
 // ---------------------------------------------------------------------------
-// v5 (session 4; deepseek_r1, mistral_large3, qwen3): 8 lanes per token, 4 tokens
-// ("a quad") per warp, persistent grid.
-//   Load: lane 0 of each warp copies whole quads (4 consecutive tokens, contiguous in
+// v5 (sessions 4-5): LPT lanes per token (8; 4 for E=128), TPW = 32/LPT tokens (a
+// "quad") per warp iteration, persistent grid.
+//   Load: lane 0 of each warp copies whole quads (TPW consecutive tokens, contiguous in
 //     memory) into shared memory with cp.async.bulk (STAGES-deep ring, one mbarrier per
-//     stage; ROUTER5_LDGSTS=1: 16-byte cp.async by every lane instead). Lane l8 of a
-//     token holds the V = E/8 contiguous experts l8*V .. l8*V+V-1, read with 16-byte
-//     shared loads in a lane-rotated chunk order so that the 8 lanes of a token hit 8
-//     different bank groups (DeepSeek: lane = group of 32 experts).
+//     stage). Lane l8 of a token holds the V = E/LPT contiguous experts l8*V .. l8*V+V-1,
+//     read with 16-byte shared loads in a lane-rotated chunk order so that the 8 lanes
+//     of one load phase hit 8 different bank groups (DeepSeek: lane = group of 32).
 //   1. selection values sel in registers (sigmoid by ex2.approx + rcp.approx, + bias
 //      from shared memory; or the logit);
 //   2. each lane takes the sorted top-K of its V values (sorting networks on floats over
@@ -54,20 +53,21 @@ constexpr RouterVariant kVariants[] = {
 //   3. DeepSeek: group score = top[0] + top[1] (the reference's float sum); rank =
 //      number of groups with a higher score or an equal score and a lower index (7
 //      segment shuffles); the TG groups of rank < TG stay, the others offer -inf;
-//   4. the token's top-K by a butterfly of bitonic top-K merges over its 8 lanes (xor
-//      1, 2 sorted; xor 4 only as a set): tau = the K-th largest allowed value;
+//   4. the token's top-K by a butterfly of bitonic top-K merges over its LPT lanes (the
+//      last level only as a set): tau = the K-th largest allowed value (exact on
+//      multisets: min/max networks keep equal values);
 //   5. each lane marks its slots with sel >= tau in a bit mask; if the token's marks
-//      total exactly K (no equal floats at the boundary) the lanes write the ids at
-//      their segment-scan offsets, otherwise the warp runs K exact arg-max rounds for
-//      its 4 tokens (lowest index wins ties; cold path, values recomputed from shared
-//      memory so that it costs the fast path no registers);
-//   6. output lane j of a token reads the j-th chosen id, recomputes its weight from the
-//      logit still in shared memory, sums over the K lanes and writes.
-// kimi_k2 stays on v4 (below) unless ROUTER5_KIMI=1: v5 measured 65-68 us or 90-108 us
-// at T=131072 from run to run (v4: 89.7), see NOTES.md "Session 4".
+//      total exactly K the lanes write the ids at their segment-scan offsets. Otherwise
+//      (equal floats at the boundary) the tie path keeps {sel > tau} plus the
+//      lowest-index slots with sel == tau, as many as are missing: one more compare per
+//      value (recomputed from shared memory) and one more segment scan. Session 4 ran K
+//      serial arg-max rounds there instead; one such quad (a few per 10^5 tokens of
+//      random logits) kept its warp busy for 10-40 us and the whole persistent launch
+//      with it: the "bimodal" launches of session 4 (dev/logs/session5_router.md).
+//   6. output: lane j < min(K, LPT) of a token reads its chosen ids j, j+LPT, ...,
+//      recomputes the weights from the logits still in shared memory, sums over the
+//      token's lanes and writes.
 // ---------------------------------------------------------------------------
-constexpr int kLPT = 8;     // lanes per token
-constexpr int kTPW = 4;     // tokens per warp iteration
 constexpr int kR5Warps = 8;  // warps per block
 // Dev knobs (compile-time; defaults are the measured choices).
 #ifndef ROUTER5_STAGES_DS
@@ -76,17 +76,23 @@ constexpr int kR5Warps = 8;  // warps per block
 #ifndef ROUTER5_MINB_DS
 #define ROUTER5_MINB_DS 3  // blocks per SM the register budget is sized for
 #endif
+#ifndef ROUTER5_LPT_E128
+#define ROUTER5_LPT_E128 4  // lanes per token for E=128 (4: 8 tokens per warp; 8: 4)
+#endif
 #ifndef ROUTER5_MINB_E128
-#define ROUTER5_MINB_E128 5
-#endif
-#ifndef ROUTER5_CONTIG
-#define ROUTER5_CONTIG 0  // 1: each block takes a contiguous range of quads
-#endif
-#ifndef ROUTER5_LDGSTS
-#define ROUTER5_LDGSTS 0  // 1: cp.async 16-byte copies by every lane instead of cp.async.bulk
+#define ROUTER5_MINB_E128 (ROUTER5_LPT_E128 == 4 ? 3 : 5)
 #endif
 #ifndef ROUTER5_KIMI
-#define ROUTER5_KIMI 0  // 1: kimi_k2 on v5 (bimodal at T=131072, see NOTES), 0: on v4
+#define ROUTER5_KIMI 1  // 1: kimi_k2 on v5, 0: on v4
+#endif
+#ifndef ROUTER5_DYN
+#define ROUTER5_DYN 0  // n > 0: the last n rounds of quads are handed out by an atomic counter
+#endif
+#ifndef ROUTER5_OLD_FALLBACK
+#define ROUTER5_OLD_FALLBACK 0  // dev: session 4's exact rounds instead of the tie path
+#endif
+#ifndef ROUTER5_DIAG
+#define ROUTER5_DIAG 0  // dev: count tie-path quads and time each input set alone
 #endif
 #ifndef ROUTER5_STAGES_E128
 #define ROUTER5_STAGES_E128 2
@@ -212,33 +218,45 @@ __device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_
                : "memory");
 }
 
-template <int E, int K, bool SIGMOID, int STAGES>
+template <int E, int K, bool SIGMOID, int STAGES, int LPT>
 struct R5Cfg {
-  static constexpr int V = E / kLPT;       // values per lane
+  static constexpr int TPW = 32 / LPT;     // tokens per warp iteration (a "quad" below)
+  static constexpr int V = E / LPT;        // values per lane
   static constexpr int C = V / 4;          // 16-byte chunks per lane
-  static constexpr int QB = kTPW * E * 4;  // bytes per quad
-  static constexpr int SID_B = kTPW * K * 4;
+  static constexpr int QB = TPW * E * 4;   // bytes per quad
+  static constexpr int SID_B = TPW * K * 4;
   static constexpr int WARP_B = (STAGES * QB + SID_B + STAGES * 8 + 127) / 128 * 128;
   static constexpr int BIAS_B = SIGMOID ? (E * 4 + 127) / 128 * 128 : 0;
   static constexpr int SMEM = BIAS_B + kR5Warps * WARP_B;
 };
 
+#if ROUTER5_DIAG  // dev only: number of quads that took the tie path
+__device__ unsigned long long g_r5_ties;
+#endif
+#if ROUTER5_DYN  // dev: [slot][0] next dynamic quad, [1] warps done (self-resetting)
+__device__ unsigned g_r5_ctr[8][2];
+#endif
+
 // G: groups (1 = no group limit; else one group per lane), TG: groups kept.
-template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB>
+template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB, int LPT>
 __global__ void __launch_bounds__(32 * kR5Warps, MINB)
     router5_kernel(const float* __restrict__ logits, const float* __restrict__ bias, int T, float route_scale,
                    int* __restrict__ ids, float* __restrict__ wts) {
-  using Cfg = R5Cfg<E, K, SIGMOID, STAGES>;
-  constexpr int V = Cfg::V, C = Cfg::C, QB = Cfg::QB;
-  static_assert(E % (kLPT * 4) == 0, "E: a multiple of 32");
+  using Cfg = R5Cfg<E, K, SIGMOID, STAGES, LPT>;
+  constexpr int TPW = Cfg::TPW, V = Cfg::V, C = Cfg::C, QB = Cfg::QB;
+  static_assert(LPT == 8 || (LPT == 4 && C == 8), "lanes per token: 8, or 4 with 32 values per lane");
+  static_assert(E % (LPT * 4) == 0, "E: a multiple of 4 * LPT");
   static_assert(K == 4 || K == 8, "k: 4 or 8");
-  static_assert(G == 1 || (G == kLPT && TG < G), "group limit: one group per lane");
+  static_assert(G == 1 || (G == LPT && TG < G), "group limit: one group per lane");
   using Mask = typename std::conditional<(V > 32), unsigned long long, unsigned>::type;
+  constexpr int NW = (V + 31) / 32;
   extern __shared__ __align__(128) unsigned char smem5[];
 
   const int lane = threadIdx.x & 31, wib = threadIdx.x >> 5;
-  const int tq = lane >> 3, l8 = lane & 7;
-  const int rho = rot5<C>(l8);
+  const int tq = lane / LPT, l8 = lane % LPT;
+  // LPT == 4: the 8 lanes of one 16-byte load phase are 2 tokens x 4 lanes whose chunk
+  // c sits in bank group c (E/4 and C are multiples of 8): rotate by lane & 7.
+  const int rho = (LPT == 8) ? rot5<C>(l8) : (lane & 7);
   float* sbias = reinterpret_cast<float*>(smem5);
   unsigned char* wbase = smem5 + Cfg::BIAS_B + wib * Cfg::WARP_B;
   int* sids = reinterpret_cast<int*>(wbase + STAGES * QB) + tq * K;
@@ -254,53 +272,61 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
   int coff[C];
 #pragma unroll
   for (int i = 0; i < C; ++i) coff[i] = chunk_off(i);
-  // Expert id of slot s (= 4 * step + element).
+  // Slot-order bits (slot s = 4 * step + element) -> expert-order bits (bit p = expert l8*V + p).
+  auto rot_mask = [&](const uint32_t (&mw)[NW]) -> Mask {
+    if constexpr (V == 32) {
+      return __funnelshift_l(mw[0], mw[0], 4 * rho);
+    } else if constexpr (V == 16) {
+      const uint32_t d = mw[0] | (mw[0] << 16);
+      return (d << (4 * rho)) >> 16;
+    } else {
+      static_assert(V == 48, "mask rotation for V = 16, 32, 48");
+      const unsigned long long x = ((unsigned long long)mw[1] << 32) | mw[0];
+      const int r = 4 * rho;
+      return ((x << r) | (x >> (48 - r))) & ((1ull << 48) - 1);
+    }
+  };
+#if ROUTER5_OLD_FALLBACK
+  static_assert(LPT == 8, "the old exact rounds need 8 lanes per token");
   auto id_of = [&](int s) {
     int p = s + 4 * rho;
     p -= (p >= V) ? V : 0;
     return l8 * V + p;
   };
+#endif
 
   if constexpr (SIGMOID) {  // bias in shared memory (read with the same chunk rotation)
     for (int e = threadIdx.x; e < E; e += blockDim.x) sbias[e] = bias[e];
     __syncthreads();
   }
 
-  const int nq = (T + kTPW - 1) / kTPW;
-#if ROUTER5_CONTIG
-  // each block walks its own contiguous range of quads, its warps interleaved
-  const int W = kR5Warps;
-  const int qend = (int)((long long)nq * (blockIdx.x + 1) / gridDim.x);
-  int q = (int)((long long)nq * blockIdx.x / gridDim.x) + wib;
-#else
+  const int nq = (T + TPW - 1) / TPW;
   const int W = gridDim.x * kR5Warps;
-  const int qend = nq;
-  int q = blockIdx.x * kR5Warps + wib;
-#endif
-#if ROUTER5_LDGSTS
-  // cp.async (16 bytes a lane, coalesced), one commit group per quad (empty past the end).
-  auto issue = [&](int st, int qq) {
-    if (qq < qend) {
-      const unsigned char* src = reinterpret_cast<const unsigned char*>(logits + (size_t)qq * kTPW * E);
-      const uint32_t nbytes = (uint32_t)(min(kTPW, T - qq * kTPW) * E * 4);
-#pragma unroll
-      for (int i = 0; i < QB / 512; ++i) {
-        const uint32_t o = i * 512 + lane * 16;
-        const uint32_t sz = o < nbytes ? 16u : 0u;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(data0 + st * QB + o),
-                     "l"(src + (sz ? o : 0u)), "r"(sz)
-                     : "memory");
-      }
+  const int q0 = blockIdx.x * kR5Warps + wib;
+  int q = q0;
+#if ROUTER5_DYN
+  // Quads q0, q0 + W, ... for the first R rounds, then dynamic: R*W + atomicAdd. The
+  // sequence of quads a warp takes is increasing, so the loop ends at the first >= nq.
+  constexpr int kSlot = (E / 128 - 1) * 2 + (K == 8 ? 1 : 0);
+  unsigned* ctr = g_r5_ctr[kSlot];
+  const int R = max(STAGES, nq / W - ROUTER5_DYN);
+  int qst[STAGES];  // quad held by each stage (warp-uniform)
+  int grab = STAGES;  // rounds taken so far
+  auto next_quad = [&]() {
+    int r = 0;
+    if (grab < R) r = q0 + grab * W;
+    else {
+      if (lane == 0) r = R * W + (int)atomicAdd(ctr, 1u);
+      r = __shfl_sync(0xffffffffu, r, 0);
     }
-    asm volatile("cp.async.commit_group;" ::: "memory");
+    ++grab;
+    return r;
   };
-#pragma unroll
-  for (int s0 = 0; s0 < STAGES; ++s0) issue(s0, q + s0 * W);
-#else
+#endif
   auto issue = [&](int st, int qq) {
-    const int ntok = min(kTPW, T - qq * kTPW);
+    const int ntok = min(TPW, T - qq * TPW);
     fence_proxy_async_shared();
-    bulk_load(data0 + st * QB, logits + (size_t)qq * kTPW * E, (uint32_t)(ntok * E * 4), bar0 + 8 * st);
+    bulk_load(data0 + st * QB, logits + (size_t)qq * TPW * E, (uint32_t)(ntok * E * 4), bar0 + 8 * st);
   };
   if (lane == 0) {
 #pragma unroll
@@ -309,23 +335,33 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 #pragma unroll
     for (int s0 = 0; s0 < STAGES; ++s0)
-      if (q + s0 * W < qend) issue(s0, q + s0 * W);
+      if (q + s0 * W < nq) issue(s0, q + s0 * W);
   }
+#if ROUTER5_DYN
+#pragma unroll
+  for (int s0 = 0; s0 < STAGES; ++s0) qst[s0] = q + s0 * W;
 #endif
   __syncwarp();
 
   int st = 0;
   uint32_t par = 0;
 #pragma unroll 1
-  for (; q < qend; q += W) {
-#if ROUTER5_LDGSTS
-    asm volatile("cp.async.wait_group %0;" ::"n"(STAGES - 1) : "memory");
-    __syncwarp();
+  for (;;) {
+#if ROUTER5_DYN
+    {
+      int qc = qst[0];
+#pragma unroll
+      for (int s0 = 1; s0 < STAGES; ++s0) qc = (st == s0) ? qst[s0] : qc;
+      q = qc;
+    }
+    if (q >= nq) break;
+    const int qnext = next_quad();
 #else
-    mbar_wait(bar0 + 8 * st, par);
+    if (q >= nq) break;
 #endif
+    mbar_wait(bar0 + 8 * st, par);
     const unsigned char* xrow = wbase + st * QB + tq * E * 4;  // this lane's token
-    const int tok = q * kTPW + tq;
+    const int tok = q * TPW + tq;
     const bool valid = tok < T;
 
     // 1. selection values
@@ -362,16 +398,15 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
       keep = rank < TG;
     }
 
-    // 4. segment top-K: butterfly of bitonic top-K merges over the token's 8 lanes.
-    //    After the xor-1 and xor-2 levels every lane holds the sorted top-K of its 4-lane
-    //    half; the last level only needs the set {max(mt[i], partner's mt[K-1-i])} (the
-    //    token's top K, unsorted): tau = its minimum, top0 = the larger of the two heads.
+    // 4. segment top-K: butterfly of bitonic top-K merges over the token's LPT lanes.
+    //    Before the last level every lane holds the sorted top-K of its half; the last
+    //    level only needs the set {max(mt[i], partner's mt[K-1-i])} (the token's top K,
+    //    unsorted): tau = its minimum, top0 = the larger of the two heads.
     float mt[K];
 #pragma unroll
     for (int r = 0; r < K; ++r) mt[r] = keep ? top[r] : -INFINITY;
 #pragma unroll
-    for (int m = 1; m < kLPT / 2; m <<= 1) {
-      // mt[i] = max(mt[i], partner's mt[K-1-i]) pairwise (two values live), then clean.
+    for (int m = 1; m < LPT / 2; m <<= 1) {
 #pragma unroll
       for (int i = 0; i < K / 2; ++i) {
         const float a = __shfl_xor_sync(0xffffffffu, mt[i], m);
@@ -388,16 +423,15 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
     float tau = 0.f, top0 = 0.f;
 #pragma unroll
     for (int i = 0; i < K; ++i) {
-      const float o = __shfl_xor_sync(0xffffffffu, mt[K - 1 - i], kLPT / 2);
+      const float o = __shfl_xor_sync(0xffffffffu, mt[K - 1 - i], LPT / 2);
       const float v = fmaxf(mt[i], o);
       tau = (i == 0) ? v : fminf(tau, v);
       if (i == K - 1) top0 = fmaxf(mt[0], o);  // o = partner's head
     }
-    // 5. selected slots {allowed, sel >= tau}; exactly K of them unless equal floats
-    //    sit at the boundary (then the exact rounds run). The mask is rotated so that
-    //    bit p stands for expert l8*V + p.
+    // 5. selected slots {allowed, sel >= tau}: exactly K of them unless equal floats sit
+    //    at the boundary (then the tie path below keeps {sel > tau} plus the lowest-index
+    //    slots with sel == tau).
     const float thr = (keep && valid) ? tau : INFINITY;
-    constexpr int NW = (V + 31) / 32;
     uint32_t mw[NW];
 #pragma unroll
     for (int w = 0; w < NW; ++w) mw[w] = 0u;
@@ -407,40 +441,92 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
       asm("set.ge.u32.f32 %0, %1, %2;" : "=r"(ge) : "f"(sel[s]), "f"(thr));
       mw[s / 32] |= ge & (1u << (s % 32));
     }
-    Mask mask;
-    if constexpr (V == 32) {
-      mask = __funnelshift_l(mw[0], mw[0], 4 * rho);
-    } else if constexpr (V == 16) {
-      const uint32_t d = mw[0] | (mw[0] << 16);
-      mask = (d << (4 * rho)) >> 16;
-    } else {
-      static_assert(V == 48, "mask rotation for V = 16, 32, 48");
-      const unsigned long long x = ((unsigned long long)mw[1] << 32) | mw[0];
-      const int r = 4 * rho;
-      mask = ((x << r) | (x >> (48 - r))) & ((1ull << 48) - 1);
-    }
+    Mask mask = rot_mask(mw);
     const int cnt = (V > 32) ? __popcll((unsigned long long)mask) : __popc((unsigned)mask);
     int p = cnt;  // inclusive segment scan of the counts
 #pragma unroll
-    for (int d = 1; d < kLPT; d <<= 1) {
-      const int o = __shfl_up_sync(0xffffffffu, p, d, kLPT);
+    for (int d = 1; d < LPT; d <<= 1) {
+      const int o = __shfl_up_sync(0xffffffffu, p, d, LPT);
       if (l8 >= d) p += o;
     }
-    const int tot = __shfl_sync(0xffffffffu, p, kLPT - 1, kLPT);
+    const int tot = __shfl_sync(0xffffffffu, p, LPT - 1, LPT);
     const bool bad = valid && tot != K;
+    int off = p - cnt;
 
+#if ROUTER5_OLD_FALLBACK
     if (!__any_sync(0xffffffffu, bad)) {
-      int off = p - cnt;
+#else
+    if (__any_sync(0xffffffffu, bad)) {
+#if ROUTER5_DIAG
+      if (lane == 0) atomicAdd(&g_r5_ties, 1ull);
+#endif
+      // Tie path (equal floats at the boundary; rare on real data): tau is the K-th
+      // largest allowed value (the merges are exact on multisets), so the selection is
+      // {sel > tau} (fewer than K) plus the lowest-index slots with sel == tau, as many as
+      // are missing. The values are recomputed from shared memory (bit-identical: same
+      // instructions), so no register array stays live into this branch.
+      unsigned long long eb64 = 0;  // slot-order bits of {sel == tau}
+#pragma unroll 1
+      for (int i = 0; i < C; ++i) {  // not unrolled: keeps the fast path's registers free
+        const int o = chunk_off(i);
+        const float4 x4 = *reinterpret_cast<const float4*>(xrow + o);
+        float v[4] = {x4.x, x4.y, x4.z, x4.w};
+        if constexpr (SIGMOID) {
+          const float4 b4 = *reinterpret_cast<const float4*>(reinterpret_cast<const unsigned char*>(sbias) + o);
+          const float bv[4] = {b4.x, b4.y, b4.z, b4.w};
+#pragma unroll
+          for (int j = 0; j < 4; ++j) v[j] = fast_sigmoid(v[j]) + bv[j];
+        }
+        uint32_t nib = 0;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          uint32_t eq;
+          asm("set.eq.u32.f32 %0, %1, %2;" : "=r"(eq) : "f"(v[j]), "f"(thr));
+          nib |= eq & (1u << j);
+        }
+        eb64 |= (unsigned long long)nib << (4 * i);
+      }
+      uint32_t ew[NW];
+#pragma unroll
+      for (int w = 0; w < NW; ++w) ew[w] = (uint32_t)(eb64 >> (32 * w));
+      const Mask eqm = rot_mask(ew);
+      const Mask gtm = mask & ~eqm;
+      const int cg = (V > 32) ? __popcll((unsigned long long)gtm) : __popc((unsigned)gtm);
+      const int ce = (V > 32) ? __popcll((unsigned long long)eqm) : __popc((unsigned)eqm);
+      int pk = cg | (ce << 16);  // both counts scanned at once
+#pragma unroll
+      for (int d = 1; d < LPT; d <<= 1) {
+        const int o = __shfl_up_sync(0xffffffffu, pk, d, LPT);
+        if (l8 >= d) pk += o;
+      }
+      const int need = K - (__shfl_sync(0xffffffffu, pk, LPT - 1, LPT) & 0xffff);  // >= 1
+      const int eb = (pk >> 16) - ce, gb = (pk & 0xffff) - cg;  // in the lanes before
+      int take = min(max(need - eb, 0), ce);
+      Mask e = eqm, pick = 0;
+#pragma unroll 1
+      for (; take > 0; --take) {
+        const Mask b = e & (~e + 1);
+        pick |= b;
+        e ^= b;
+      }
+      mask = gtm | pick;
+      off = gb + min(eb, need);
+    }
+    {
+#endif
       while (mask) {
         const int pos = (V > 32) ? __ffsll((long long)mask) - 1 : __ffs((unsigned)mask) - 1;
         mask &= mask - 1;
         if (off < K) sids[off] = l8 * V + pos;  // always true here; guards the shared memory
         ++off;
       }
-    } else {
-      // exact rounds (equal floats at the boundary): lowest index wins ties. Cold
-      // path: the values are recomputed from the logits still in shared memory (no
-      // register arrays live across it, so it does not raise the fast path's registers).
+    }
+#if ROUTER5_OLD_FALLBACK
+    else {
+#if ROUTER5_DIAG
+      if (lane == 0) atomicAdd(&g_r5_ties, 1ull);
+#endif
+      // session 4's exact rounds (dev comparison only)
       Mask removed = 0;
       int my_id = 0;
 #pragma unroll 1
@@ -459,7 +545,7 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
           if (v > bv || (v == bv && id < bi)) { bv = v; bi = id; }
         }
 #pragma unroll
-        for (int m = 1; m < kLPT; m <<= 1) {
+        for (int m = 1; m < LPT; m <<= 1) {
           const float ov = __shfl_xor_sync(0xffffffffu, bv, m);
           const int oi = __shfl_xor_sync(0xffffffffu, bi, m);
           if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
@@ -472,41 +558,63 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
         if (l8 == r) my_id = bi;
       }
       if (l8 < K) sids[l8] = my_id;
-#ifdef ROUTER5_POISON_FALLBACK  // dev only: the random check then counts fallback tokens
-      if (l8 < K) sids[l8] = 0;
-#endif
     }
+#endif
     __syncwarp();
 
-    // 6. output: lane j of the token handles its j-th chosen expert
+    // 6. output: lane j (< min(K, LPT)) of the token handles its chosen experts j, j + LPT, ...
     {
-      const int j = l8 & (K - 1);
-      const int id = valid ? sids[j] : 0;
-      const float xv = *reinterpret_cast<const float*>(xrow + 4 * id);
-      const float w = SIGMOID ? fast_sigmoid(xv) : __expf(xv - top0);
-      float sum = w;
+      constexpr int SL = K < LPT ? K : LPT, NO = K / SL;
+      const int j0 = l8 & (SL - 1);
+      float w[NO];
+      int id[NO];
+      float sum = 0.f;
 #pragma unroll
-      for (int o = 1; o < K; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      if (valid && l8 < K) {
-        ids[(size_t)tok * K + j] = id;
-        wts[(size_t)tok * K + j] = w * __fdividef(route_scale, sum);
+      for (int o = 0; o < NO; ++o) {
+        id[o] = valid ? sids[j0 + o * SL] : 0;
+        const float xv = *reinterpret_cast<const float*>(xrow + 4 * id[o]);
+        w[o] = SIGMOID ? fast_sigmoid(xv) : __expf(xv - top0);
+        sum += w[o];
+      }
+#pragma unroll
+      for (int o = 1; o < SL; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      const float scale = __fdividef(route_scale, sum);
+      if (valid && l8 < SL) {
+#pragma unroll
+        for (int o = 0; o < NO; ++o) {
+          ids[(size_t)tok * K + j0 + o * SL] = id[o];
+          wts[(size_t)tok * K + j0 + o * SL] = w[o] * scale;
+        }
       }
     }
     __syncwarp();  // stage and sids reads done
-#if ROUTER5_LDGSTS
-    issue(st, q + STAGES * W);
+#if ROUTER5_DYN
+    if (lane == 0 && qnext < nq) issue(st, qnext);
+    qst[0] = (st == 0) ? qnext : qst[0];
+#pragma unroll
+    for (int s0 = 1; s0 < STAGES; ++s0) qst[s0] = (st == s0) ? qnext : qst[s0];
 #else
-    if (lane == 0 && q + STAGES * W < qend) issue(st, q + STAGES * W);
+    if (lane == 0 && q + STAGES * W < nq) issue(st, q + STAGES * W);
+    q += W;
 #endif
     if (++st == STAGES) { st = 0; par ^= 1; }
   }
+#if ROUTER5_DYN
+  if (lane == 0) {  // the last warp to finish resets the counters for the next launch
+    __threadfence();
+    if (atomicAdd(&ctr[1], 1u) == (unsigned)W - 1) {
+      atomicExch(&ctr[0], 0u);
+      atomicExch(&ctr[1], 0u);
+    }
+  }
+#endif
 }
 
-template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB>
+template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB, int LPT>
 void launch_router5(const float* logits, const float* bias, int T, float route_scale, int* ids, float* w,
                     cudaStream_t s) {
-  using Cfg = R5Cfg<E, K, SIGMOID, STAGES>;
-  auto kfn = router5_kernel<E, K, SIGMOID, G, TG, STAGES, MINB>;
+  using Cfg = R5Cfg<E, K, SIGMOID, STAGES, LPT>;
+  auto kfn = router5_kernel<E, K, SIGMOID, G, TG, STAGES, MINB, LPT>;
   static int max_blocks = 0;  // resident blocks on the whole GPU (persistent grid cap)
   if (max_blocks == 0) {
     int dev = 0, per_sm = 0;
@@ -519,9 +627,10 @@ void launch_router5(const float* logits, const float* bias, int T, float route_s
     MOESIM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kfn, 32 * kR5Warps, Cfg::SMEM));
     max_blocks = std::max(1, per_sm) * sm_count(dev);
     if (std::getenv("MOESIM_ROUTER_VERBOSE"))
-      std::fprintf(stderr, "router5 E=%d K=%d: %d blocks/SM, %d B shared/block\n", E, K, per_sm, Cfg::SMEM);
+      std::fprintf(stderr, "router5 E=%d K=%d LPT=%d: %d blocks/SM, %d B shared/block\n", E, K, LPT, per_sm,
+                   Cfg::SMEM);
   }
-  const int nq = (T + kTPW - 1) / kTPW;
+  const int nq = (T + Cfg::TPW - 1) / Cfg::TPW;
   const int blocks = std::max(1, std::min((nq + kR5Warps - 1) / kR5Warps, max_blocks));
   kfn<<<blocks, 32 * kR5Warps, Cfg::SMEM, s>>>(logits, bias, T, route_scale, ids, w);
   CUSTOM_CHECK_LAUNCH();
@@ -857,17 +966,17 @@ void launch_router_t(const float* logits, const float* bias, int T, float route_
 void launch_router(const RouterVariant& v, const float* logits, const float* bias, int T, int* ids, float* w,
                    cudaStream_t s) {
   if (v.E == 256 && v.K == 8 && v.sigmoid && v.groups == 8 && v.topk_groups == 4)
-    launch_router5<256, 8, true, 8, 4, ROUTER5_STAGES_DS, ROUTER5_MINB_DS>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<256, 8, true, 8, 4, ROUTER5_STAGES_DS, ROUTER5_MINB_DS, 8>(logits, bias, T, v.route_scale, ids, w, s);
   else if (v.E == 384 && v.K == 8 && v.sigmoid && v.groups == 1)
 #if ROUTER5_KIMI
-    launch_router5<384, 8, true, 1, 1, 2, 2>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<384, 8, true, 1, 1, 2, 2, 8>(logits, bias, T, v.route_scale, ids, w, s);
 #else
     launch_router_t<384, 8, true, 1, 1>(logits, bias, T, v.route_scale, ids, w, s);  // v4
 #endif
   else if (v.E == 128 && v.K == 4 && !v.sigmoid && v.groups == 1)
-    launch_router5<128, 4, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<128, 4, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128, ROUTER5_LPT_E128>(logits, bias, T, v.route_scale, ids, w, s);
   else if (v.E == 128 && v.K == 8 && !v.sigmoid && v.groups == 1)
-    launch_router5<128, 8, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<128, 8, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128, ROUTER5_LPT_E128>(logits, bias, T, v.route_scale, ids, w, s);
   else
     throw std::runtime_error("router: unsupported variant");
 }
@@ -1096,6 +1205,20 @@ void run_router_suite(Harness& h) {
                       v.model, v.route_scale, c.near_ties, tie_bad, nsets));
       std::fprintf(stderr, "router %-15s T=%6d  %8.2f us  %7.1f GB/s  err=%.2e ties=%ld\n", v.model, T,
                    t.median_us, bytes / t.median_us * 1e-3, err, c.near_ties);
+#if ROUTER5_DIAG
+      // dev only: tie-path quads of each input set, and each set timed alone
+      for (int k = 0; k < nsets; ++k) {
+        const unsigned long long zero = 0;
+        MOESIM_CUDA_CHECK(cudaMemcpyToSymbolAsync(g_r5_ties, &zero, sizeof zero, 0, cudaMemcpyHostToDevice, s));
+        launch_router(v, lg[k].p, bias.p, T, ii[k].p, ww[k].p, s);
+        unsigned long long nt = 0;
+        MOESIM_CUDA_CHECK(cudaMemcpyFromSymbolAsync(&nt, g_r5_ties, sizeof nt, 0, cudaMemcpyDeviceToHost, s));
+        MOESIM_CUDA_CHECK(cudaStreamSynchronize(s));
+        Timing tk = h.time([&](int, cudaStream_t st) { launch_router(v, lg[k].p, bias.p, T, ii[k].p, ww[k].p, st); }, s);
+        std::fprintf(stderr, "diag %-15s T=%6d set %d: tie quads %llu  %8.2f us [%8.2f .. %8.2f]\n", v.model, T, k, nt,
+                     tk.median_us, tk.p10_us, tk.p90_us);
+      }
+#endif
     }
   }
   MOESIM_CUDA_CHECK(cudaStreamDestroy(s));
