@@ -1623,6 +1623,477 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
 #endif
 }
 
+// ---------------------------------------------------------------------------
+// FP8 cache, h = 32, session 5: mla_wg2_kernel (wgmma, decoupled warpgroups; sm_90a).
+//
+// One block of two warpgroups per SM. Each warpgroup owns WHOLE 64-token tiles: warpgroup
+// wg takes tiles wg, wg+2, ... of the split (split-KV inside the block: own running
+// max m, sum l, power of two kr and O^T, merged in the epilogue through shared memory),
+// so the two warpgroups never wait for each other inside a tile and one's softmax can
+// run under the other's tensor work. Per tile (one warpgroup):
+//   loads  : a tile is 64 consecutive raw 656-byte rows of the cache = one bulk copy
+//            (cp.async.bulk, 1D, mbarrier complete_tx) issued by one thread, NST stages.
+//            The raw row stride (164 words, 4 banks per row) makes every shared access
+//            below conflict-free without a swizzle: ldmatrix of 8 rows at one column (K,
+//            rope), 4-byte loads of 4 even/odd token rows x 8 consecutive words (V).
+//   S^T = K Q^T : m64n32k16, A = K from ldmatrix.x4 on the raw e4m3 rows (thread (g,t4)
+//            gets bytes 4t4..4t4+3 of 16-dim column j of rows g, g+8; one cvt.rn.f16x2.e4m3x2
+//            per pair: bytes 0,1 -> k 2t4,2t4+1 and bytes 2,3 -> k 2t4+8,2t4+9; Q' stored
+//            in the same k order), B = Q' (f16, 2^qe-scaled); one accumulator per latent
+//            chunk (folded with the token scales in fp32 while the next chunk runs); rope
+//            in bf16 (A by ldmatrix). Two 16-register A buffers, one wgmma group per half
+//            chunk (4 k-steps), wait_group 1: conversion of a half chunk under the
+//            previous half chunk's wgmmas.
+//   softmax: per head column over the 64 tokens: shuffles + the 4 warps of the
+//            warpgroup through shared memory (named barrier of 128 threads); kr from
+//            the tile's max |scale|; P'_c = P s_c 2^kr (f16) -> shared (stmatrix.trans).
+//   O^T += V^T P'^T : m64n32k16 x 8 m-tiles (all 512 value dims), A = V^T by 4-byte loads
+//            + PRMT + cvt (as mla_wg_kernel), groups of 4 wgmmas, same double buffer.
+// O^T: 8 m-tiles x 16 fp32 = 128 registers per thread.
+// ---------------------------------------------------------------------------
+#ifndef MLA_WG2_NST
+#define MLA_WG2_NST 4  // stages; even: each warpgroup refills its own next-but-one tile (a full tile ahead)
+#endif
+struct Wg2Cfg {
+  static constexpr int NT = 256, BN = 64, NST = MLA_WG2_NST;
+  static constexpr int STAGE = BN * FP8_ROW;             // 41984: raw rows, one bulk copy
+  static constexpr int Q_OFF = NST * STAGE;              // 36 k-steps x 1 KB
+  static constexpr int P_OFF = Q_OFF + 36 * 1024;        // [wg][chunk pair][kstep] x 1 KB (two halves per tile)
+  static constexpr int R_OFF = P_OFF + 2 * 8 * 1024;     // red [wg][parity][136] floats
+  static constexpr int E_OFF = R_OFF + 2 * 2 * 136 * 4;  // epilogue: m [2][32], l [2][4][32], kr [2]
+  static constexpr int B_OFF = E_OFF + (64 + 256 + 8) * 4;  // mbarriers [2 NST]: tile t -> t % (2 NST)
+  static constexpr int SMEM = B_OFF + 2 * NST * 8;
+  static_assert(SMEM <= 227 * 1024, "shared memory");
+  static_assert(NST * STAGE >= 2 * 64 * 128 * 4, "epilogue O exchange fits in the stages");
+};
+
+__device__ __forceinline__ void mbar_init(uint32_t a, int n) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(a), "r"(n) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t a, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(a), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// Tile t of the split -> stage t % NST: one bulk copy of the tile's valid rows.
+__device__ __forceinline__ void wg2_issue(const uint8_t* kvb, int tok0, int tok1, int t, uint32_t sbase, uint32_t sMb) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  const int first = tok0 + t * Wg2Cfg::BN;
+  const uint32_t bytes = (uint32_t)min(Wg2Cfg::BN, tok1 - first) * FP8_ROW;
+  const int slot = t % Wg2Cfg::NST;
+  const uint32_t mb = sMb + 8 * (t % (2 * Wg2Cfg::NST)), dst = sbase + slot * Wg2Cfg::STAGE;
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(mb), "r"(bytes) : "memory");
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(kvb + (size_t)first * FP8_ROW), "r"(bytes), "r"(mb)
+               : "memory");
+#endif
+}
+
+template <int WG>
+__device__ __forceinline__ void mla_wg2_loop(const MlaParams& p, uint8_t* smem, const uint8_t* kvb, int tok0, int tok1,
+                                             int ntiles, float fq) {
+  using C = Wg2Cfg;
+  constexpr int BN = C::BN, NST = C::NST;
+  const int tid = threadIdx.x, lane = tid & 31, wl = (tid >> 5) & 3, wtid = tid & 127;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int split = blockIdx.x, b = blockIdx.y;
+  const uint32_t sbase = smem_u32(smem);
+  const uint32_t sQb = sbase + C::Q_OFF;
+  const uint32_t sPw = sbase + C::P_OFF + WG * 8192;
+  const uint64_t dQ = wg_desc(sQb), dPw = wg_desc(sPw);  // + (byte offset >> 4) per operand
+  const uint32_t sMb = sbase + C::B_OFF;
+  float* sRedW = reinterpret_cast<float*>(smem + C::R_OFF) + WG * 2 * 136;
+
+  float m_run[8], l_run[8];  // heads 8(k>>1) + 2t4 + (k&1)
+#pragma unroll
+  for (int k = 0; k < 8; ++k) { m_run[k] = -INFINITY; l_run[k] = 0.f; }
+  int kr = 100;
+  float oacc[8][16];
+#pragma unroll
+  for (int m = 0; m < 8; ++m)
+#pragma unroll
+    for (int i = 0; i < 16; ++i) oacc[m][i] = 0.f;
+
+  const int rg = 16 * wl + g;  // token rows rg, rg + 8 of the tile
+  // Per-thread byte offsets inside a stage (raw rows).
+  const int mi = lane >> 3;
+  const uint32_t k_off = (uint32_t)((16 * wl + 8 * (mi & 1) + (lane & 7)) * FP8_ROW + 16 * (mi >> 1));
+  const uint32_t r_off = (uint32_t)((16 * wl + (lane & 15)) * FP8_ROW + FP8_ROPE_OFF + 16 * (lane >> 4));
+  const int sc_off = rg * FP8_ROW + FP8_SCALE_OFF;
+  const int v_off = 2 * t4 * FP8_ROW + 32 * wl + 4 * g;
+  const uint32_t p_lane = (uint32_t)((mi & 1) * 128 + (lane & 7) * 16 + (mi >> 1) * 256);
+
+  uint32_t bufA[4][4], bufB[4][4];
+  int it = 0;
+  for (int t = WG; t < ntiles; t += 2, ++it) {
+    const int slot = t % NST;
+    const uint8_t* sT = smem + slot * C::STAGE;
+    const uint32_t sTa = sbase + slot * C::STAGE;
+    // Barrier t % 2NST: its previous phase was tile t - 2NST, of this same warpgroup, already
+    // consumed, so the parity cannot alias a phase that has not completed yet.
+    mbar_wait(sMb + 8 * (t % (2 * NST)), (uint32_t)((t / (2 * NST)) & 1));
+    const int first = tok0 + t * BN;
+    const bool partial = first + BN > tok1;
+
+    // ---- S^T (64 tokens x 32 heads), scores in the log2 domain ----
+    float4 sc0 = *reinterpret_cast<const float4*>(sT + sc_off);
+    float4 sc1 = *reinterpret_cast<const float4*>(sT + sc_off + 8 * FP8_ROW);
+    const bool v0 = first + rg < tok1, v1 = first + rg + 8 < tok1;
+    if (partial) {  // rows past the split: scale 0 (P' = 0 there; they stay out of kr)
+      if (!v0) sc0 = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (!v1) sc1 = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    float sv[16];
+    {
+      float accr[16], acc0[16], acc1[16];
+      // group 0: rope (bf16, 4 k-steps) into buffer A
+#pragma unroll
+      for (int r = 0; r < 4; ++r) ldsm_x4(sTa + r_off + 32 * r, bufA[r][0], bufA[r][1], bufA[r][2], bufA[r][3]);
+      wg_fence();
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        if (r == 0) wg_mma_bf16<false>(accr, bufA[r], dQ + (32 + r) * 64);
+        else wg_mma_bf16<true>(accr, bufA[r], dQ + (32 + r) * 64);
+      }
+      wg_commit();
+      // half chunks hc = 0..7 (chunk hc >> 1, k-steps 8c + 4(hc & 1) + 0..3)
+#pragma unroll
+      for (int hc = 0; hc < 8; ++hc) {
+        const int c = hc >> 1, h = hc & 1;
+        uint32_t (&a)[4][4] = (hc & 1) ? bufA : bufB;
+        float (&acc)[16] = (c & 1) ? acc1 : acc0;
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+          uint32_t r0, r1, r2, r3;
+          ldsm_x4(sTa + k_off + 128 * c + 32 * (2 * h + q), r0, r1, r2, r3);
+          cvt_e4m3x4(r0, a[2 * q][0], a[2 * q][2]);
+          cvt_e4m3x4(r1, a[2 * q][1], a[2 * q][3]);
+          cvt_e4m3x4(r2, a[2 * q + 1][0], a[2 * q + 1][2]);
+          cvt_e4m3x4(r3, a[2 * q + 1][1], a[2 * q + 1][3]);
+        }
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks) {
+          const int K = 8 * c + 4 * h + ks;
+          if (h == 0 && ks == 0) wg_mma_f16<false>(acc, a[ks], dQ + K * 64);
+          else wg_mma_f16<true>(acc, a[ks], dQ + K * 64);
+        }
+        wg_commit();
+        wg_wait<1>();  // every group but this one done
+        if (hc == 0) {
+          wg_reg_fence(accr);
+#pragma unroll
+          for (int i = 0; i < 16; ++i) sv[i] = accr[i] * p.scale_log2;
+        }
+        if (hc >= 2 && h == 0) {  // chunk c - 1 complete: fold it
+          float (&af)[16] = ((c - 1) & 1) ? acc1 : acc0;
+          wg_reg_fence(af);
+          const float f0 = (c - 1 == 0 ? sc0.x : c - 1 == 1 ? sc0.y : sc0.z) * fq;
+          const float f1 = (c - 1 == 0 ? sc1.x : c - 1 == 1 ? sc1.y : sc1.z) * fq;
+#pragma unroll
+          for (int i = 0; i < 16; ++i) sv[i] = fmaf(af[i], ((i >> 1) & 1) ? f1 : f0, sv[i]);
+        }
+      }
+      wg_wait<0>();
+      wg_reg_fence(acc1);
+      {
+        const float f0 = sc0.w * fq, f1 = sc1.w * fq;
+#pragma unroll
+        for (int i = 0; i < 16; ++i) sv[i] = fmaf(acc1[i], ((i >> 1) & 1) ? f1 : f0, sv[i]);
+      }
+    }
+    if (partial) {
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+        if (!(((i >> 1) & 1) ? v1 : v0)) sv[i] = -INFINITY;
+    }
+
+    // ---- softmax (all 32 heads, over the warpgroup's 64 tokens) ----
+    float tmax[8];
+    float smax;
+    {
+      float cm[8];
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) cm[2 * j + e] = fmaxf(sv[4 * j + e], sv[4 * j + 2 + e]);
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1)
+#pragma unroll
+        for (int k = 0; k < 8; ++k) cm[k] = fmaxf(cm[k], __shfl_xor_sync(0xffffffffu, cm[k], off));
+      const float smx_t = fmaxf(fmaxf(fmaxf(fabsf(sc0.x), fabsf(sc0.y)), fmaxf(fabsf(sc0.z), fabsf(sc0.w))),
+                                fmaxf(fmaxf(fabsf(sc1.x), fabsf(sc1.y)), fmaxf(fabsf(sc1.z), fabsf(sc1.w))));
+      const uint32_t u = __reduce_max_sync(0xffffffffu, __float_as_uint(smx_t));
+      float* red = sRedW + (it & 1) * 136;
+      if (g == 0) {
+        *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8) = make_float4(cm[0], cm[1], cm[2], cm[3]);
+        *reinterpret_cast<float4*>(red + wl * 32 + t4 * 8 + 4) = make_float4(cm[4], cm[5], cm[6], cm[7]);
+      }
+      if (lane == 0) red[128 + wl] = __uint_as_float(u);
+      bar_wg(1 + WG);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) tmax[k] = m_run[k];
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const float4 x = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8);
+        const float4 y = *reinterpret_cast<const float4*>(red + w * 32 + t4 * 8 + 4);
+        tmax[0] = fmaxf(tmax[0], x.x); tmax[1] = fmaxf(tmax[1], x.y);
+        tmax[2] = fmaxf(tmax[2], x.z); tmax[3] = fmaxf(tmax[3], x.w);
+        tmax[4] = fmaxf(tmax[4], y.x); tmax[5] = fmaxf(tmax[5], y.y);
+        tmax[6] = fmaxf(tmax[6], y.z); tmax[7] = fmaxf(tmax[7], y.w);
+      }
+      const float4 sm = *reinterpret_cast<const float4*>(red + 128);
+      smax = fmaxf(fmaxf(sm.x, sm.y), fmaxf(sm.z, sm.w));
+    }
+    const int kold = kr;
+    kr = max(-100, min(kr, 6 - exponent_of(smax)));  // max |s| * 2^kr < 2^7
+    const float pw = pow2i(kr), kf = pow2i(max(-126, kr - kold));
+    float fac[8];
+    bool rescale = false;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      const float alpha = ex2f(m_run[k] - tmax[k]);  // tmax >= m_run
+      m_run[k] = tmax[k];
+      fac[k] = alpha * kf;
+      l_run[k] *= alpha;
+      rescale |= fac[k] != 1.f;
+    }
+    float pv[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const int k = 2 * (i >> 2) + (i & 1);
+      pv[i] = ex2f(sv[i] - m_run[k]);
+      l_run[k] += pv[i];
+    }
+    // P'_c (f16, packed for stmatrix.trans): chunks 0, 1 now, 2, 3 after the first PV half.
+    uint32_t pk[4][4][2];  // [c][f16x2 reg][jp]
+    {
+      const float scr[2][4] = {{sc0.x, sc0.y, sc0.z, sc0.w}, {sc1.x, sc1.y, sc1.z, sc1.w}};
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float cs0 = scr[0][c] * pw, cs1 = scr[1][c] * pw;
+#pragma unroll
+        for (int jp = 0; jp < 2; ++jp) {
+          pk[c][0][jp] = f16x2_bits(pv[8 * jp] * cs0, pv[8 * jp + 1] * cs0);
+          pk[c][1][jp] = f16x2_bits(pv[8 * jp + 2] * cs1, pv[8 * jp + 3] * cs1);
+          pk[c][2][jp] = f16x2_bits(pv[8 * jp + 4] * cs0, pv[8 * jp + 5] * cs0);
+          pk[c][3][jp] = f16x2_bits(pv[8 * jp + 6] * cs1, pv[8 * jp + 7] * cs1);
+        }
+      }
+    }
+    auto p_store = [&](int half) {  // chunks 2 half, 2 half + 1 -> buffer [cl][ks] (cl = c & 1)
+#pragma unroll
+      for (int cl = 0; cl < 2; ++cl) {
+        const int c = 2 * half + cl;
+        const uint32_t base = sPw + (cl * 4 + wl) * 1024 + p_lane;
+#pragma unroll
+        for (int jp = 0; jp < 2; ++jp)
+          stsm_x4_t(base + 512 * jp, pk[c][0][jp], pk[c][1][jp], pk[c][2][jp], pk[c][3][jp]);
+      }
+      fence_async_smem();
+    };
+    p_store(0);
+    if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+      for (int m = 0; m < 8; ++m)
+#pragma unroll
+        for (int i = 0; i < 16; ++i) oacc[m][i] *= fac[2 * (i >> 2) + (i & 1)];
+    }
+    bar_wg(1 + WG);  // P'_0, P'_1 of the warpgroup's 4 warps complete
+
+    // ---- O^T += V^T P'^T: m-tile 2G + hh, row 16wl + g + 8f = value dim 128G + 32wl + 4g + 2hh + f ----
+    // Half Gp (chunks 2Gp, 2Gp+1 = m-tiles 4Gp..4Gp+3), k-steps 0..3: one group of 4 wgmmas each.
+#pragma unroll
+    for (int m = 0; m < 8; ++m) wg_reg_fence(oacc[m]);
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+      const int Gp = q >> 2, ks = q & 3;
+      if (q == 4) {  // second half: P'_2, P'_3 into the buffer the first half has finished reading
+        wg_wait<0>();
+        bar_wg(1 + WG);  // every warp's slice of the first half has finished reading P'
+        p_store(1);
+        bar_wg(1 + WG);
+      }
+      uint32_t (&a)[4][4] = (q & 1) ? bufA : bufB;
+#pragma unroll
+      for (int Gl = 0; Gl < 2; ++Gl) {
+        const uint8_t* vb = sT + v_off + 16 * ks * FP8_ROW + 128 * (2 * Gp + Gl);
+        const uint32_t w0 = *reinterpret_cast<const uint32_t*>(vb);
+        const uint32_t w1 = *reinterpret_cast<const uint32_t*>(vb + FP8_ROW);
+        const uint32_t w2 = *reinterpret_cast<const uint32_t*>(vb + 8 * FP8_ROW);
+        const uint32_t w3 = *reinterpret_cast<const uint32_t*>(vb + 9 * FP8_ROW);
+        cvt_e4m3x4(prmt(w0, w1, 0x5140), a[2 * Gl][0], a[2 * Gl][1]);
+        cvt_e4m3x4(prmt(w0, w1, 0x7362), a[2 * Gl + 1][0], a[2 * Gl + 1][1]);
+        cvt_e4m3x4(prmt(w2, w3, 0x5140), a[2 * Gl][2], a[2 * Gl][3]);
+        cvt_e4m3x4(prmt(w2, w3, 0x7362), a[2 * Gl + 1][2], a[2 * Gl + 1][3]);
+      }
+      wg_fence();
+#pragma unroll
+      for (int Gl = 0; Gl < 2; ++Gl) {
+        const int G = 2 * Gp + Gl;
+        const uint64_t dp = dPw + (Gl * 4 + ks) * 64;
+        wg_mma_f16<true>(oacc[2 * G], a[2 * Gl], dp);
+        wg_mma_f16<true>(oacc[2 * G + 1], a[2 * Gl + 1], dp);
+      }
+      wg_commit();
+      if (q != 3 && q != 7) wg_wait<1>();
+    }
+    wg_wait<0>();
+#pragma unroll
+    for (int m = 0; m < 8; ++m) wg_reg_fence(oacc[m]);
+    bar_wg(1 + WG);  // the warpgroup is done with this stage
+    if (wtid == 0 && t + NST < ntiles) wg2_issue(kvb, tok0, tok1, t + NST, sbase, sMb);
+  }
+
+  // ---- epilogue: merge the two warpgroups' (m, l, kr, O^T); O = sum O_w 2^(m_w - m - kr_w) / l ----
+#pragma unroll
+  for (int off = 4; off < 32; off <<= 1)
+#pragma unroll
+    for (int k = 0; k < 8; ++k) l_run[k] += __shfl_xor_sync(0xffffffffu, l_run[k], off);
+  __syncthreads();  // both warpgroups done with every stage
+  float* sEm = reinterpret_cast<float*>(smem + C::E_OFF);  // [wg][32]
+  float* sEl = sEm + 64;                                   // [wg][warp][32]
+  float* sEk = sEl + 256;                                  // [wg]
+  float* sO = reinterpret_cast<float*>(smem);              // [wg][64][128]
+  if (g == 0) {
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      const int head = 8 * (k >> 1) + 2 * t4 + (k & 1);
+      sEl[(WG * 4 + wl) * 32 + head] = l_run[k];
+      if (wl == 0) sEm[WG * 32 + head] = m_run[k];
+    }
+  }
+  if (wtid == 0) sEk[WG] = pow2i(-kr);
+  // The other warpgroup's value dims: WG 0 finishes G = 0, 1 (m-tiles 0-3), WG 1 G = 2, 3.
+#pragma unroll
+  for (int m = 0; m < 4; ++m)
+#pragma unroll
+    for (int i = 0; i < 16; ++i) sO[(WG * 64 + m * 16 + i) * 128 + wtid] = oacc[4 * (1 - WG) + m][i];
+  __syncthreads();
+  const float kmine = sEk[WG], kother = sEk[1 - WG];
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int head = 8 * j + 2 * t4 + e;
+      const float m0 = sEm[WG * 32 + head], m1 = sEm[(1 - WG) * 32 + head];
+      float l0 = 0.f, l1 = 0.f;
+#pragma unroll
+      for (int w = 0; w < 4; ++w) { l0 += sEl[(WG * 4 + w) * 32 + head]; l1 += sEl[((1 - WG) * 4 + w) * 32 + head]; }
+      const float mm = fmaxf(m0, m1);
+      const float e0 = ex2f(m0 - mm), e1 = ex2f(m1 - mm);
+      const float l = l0 * e0 + l1 * e1;
+      const float w0 = e0 * kmine / l, w1 = e1 * kother / l;
+      const size_t bh = (size_t)b * p.h + head;
+#pragma unroll
+      for (int Gl = 0; Gl < 2; ++Gl) {
+        const int G = 2 * WG + Gl;
+        const int d0 = 128 * G + 32 * wl + 4 * g;
+        float v[4];
+#pragma unroll
+        for (int idx = 0; idx < 4; ++idx) {
+          const int mt = 2 * Gl + (idx >> 1), i = 4 * j + 2 * (idx & 1) + e;
+          v[idx] = oacc[4 * WG + mt][i] * w0 + sO[((1 - WG) * 64 + mt * 16 + i) * 128 + wtid] * w1;
+        }
+        if (p.nsplit == 1) {
+          uint2 o;
+          o.x = bf16x2_bits(v[0], v[1]);
+          o.y = bf16x2_bits(v[2], v[3]);
+          *reinterpret_cast<uint2*>(p.out + bh * DV + d0) = o;
+        } else {
+          *reinterpret_cast<float4*>(p.opart + (bh * p.nsplit + split) * DV + d0) = make_float4(v[0], v[1], v[2], v[3]);
+        }
+      }
+      if (p.nsplit > 1 && WG == 0 && wl == 0 && g == 0) p.lse[bh * p.nsplit + split] = mm + log2f(l);
+    }
+}
+
+__global__ void __launch_bounds__(256, 1) mla_wg2_kernel(const MlaParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)  // wgmma: sm_90a only (see wg_kernel_available)
+  using C = Wg2Cfg;
+  constexpr int NT = C::NT, BN = C::BN, NST = C::NST;
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* sQ = smem + C::Q_OFF;
+  float* sQmax = reinterpret_cast<float*>(smem + C::R_OFF);
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wg = tid >> 7;
+  const int split = blockIdx.x, b = blockIdx.y;
+  const int tok0 = split * p.split_len;
+  const int tok1 = min(p.s, tok0 + p.split_len);
+  const int ntiles = (tok1 - tok0 + BN - 1) / BN;
+  if (ntiles <= 0) return;  // never: the host picks splits that all hold tokens
+  const uint8_t* kvb = p.kv + (size_t)b * p.s * FP8_ROW;
+  const uint32_t sbase = smem_u32(smem), sMb = sbase + C::B_OFF;
+
+  // A partial last tile leaves rows of its stage unwritten: zero that stage once, so
+  // the rows past the split are finite (their P' is 0; an earlier tile's rows are finite too).
+  if (tok1 - tok0 < ntiles * BN) {
+    uint4* z = reinterpret_cast<uint4*>(smem + ((ntiles - 1) % NST) * C::STAGE);
+    for (int i = tid; i < C::STAGE / 16; i += NT) z[i] = make_uint4(0u, 0u, 0u, 0u);
+    fence_async_smem();
+  }
+  if (tid == 0) {
+#pragma unroll
+    for (int s = 0; s < 2 * NST; ++s) mbar_init(sMb + 8 * s, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  if (tid == 0)
+    for (int t = 0; t < NST && t < ntiles; ++t) wg2_issue(kvb, tok0, tok1, t, sbase, sMb);
+
+  // ---- Q -> shared: f16(q * 2^qe) latent (k order of the ldmatrix K fragments), bf16 rope ----
+  const __nv_bfloat16* qb = p.q + (size_t)b * p.h * D;
+  {
+    float mx = 0.f;
+    for (int i = tid; i < 32 * 64; i += NT) {
+      const uint4 v = __ldg(reinterpret_cast<const uint4*>(qb + (size_t)(i >> 6) * D + (i & 63) * 8));
+      const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const float2 f = __bfloat1622float2(h2[k]);
+        mx = fmaxf(mx, fmaxf(fabsf(f.x), fabsf(f.y)));
+      }
+    }
+    mx = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx)));
+    if (lane == 0) sQmax[warp] = mx;
+  }
+  __syncthreads();
+  float qmax = 0.f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) qmax = fmaxf(qmax, sQmax[w]);
+  const int qe = min(100, max(-100, 13 - exponent_of(qmax)));
+  const float qsc = pow2i(qe);
+  const float fq = pow2i(-qe) * p.scale_log2;
+  for (int i = tid; i < 32 * 128; i += NT) {  // (head n, 4 latent dims d..d+3)
+    const int n = i >> 7, d = (i & 127) * 4;
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(qb + (size_t)n * D + d));
+    const float2 f0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.x));
+    const float2 f1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.y));
+    // dims 16j + 4tq + {0,1} -> k 2tq + {0,1}; + {2,3} -> k 8 + 2tq + {0,1} (k-step 8c + j)
+    const int K = 8 * (d >> 7) + ((d >> 4) & 7), tq = (d >> 2) & 3;
+    uint8_t* base = sQ + K * 1024 + (n >> 3) * 256 + (n & 7) * 16 + tq * 4;
+    *reinterpret_cast<uint32_t*>(base) = f16x2_bits(f0.x * qsc, f0.y * qsc);
+    *reinterpret_cast<uint32_t*>(base + 128) = f16x2_bits(f1.x * qsc, f1.y * qsc);
+  }
+  for (int i = tid; i < 32 * 32; i += NT) {  // (head n, rope pair)
+    const int n = i >> 5, d = (i & 31) * 2;
+    const uint32_t v = __ldg(reinterpret_cast<const uint32_t*>(qb + (size_t)n * D + 512 + d));
+    const int K = 32 + (d >> 4), kk = d & 15;
+    *reinterpret_cast<uint32_t*>(sQ + K * 1024 + (n >> 3) * 256 + (kk >> 3) * 128 + (n & 7) * 16 + (kk & 7) * 2) = v;
+  }
+  fence_async_smem();
+  __syncthreads();  // Q complete (sQmax is reused as red below)
+  if (wg == 0) mla_wg2_loop<0>(p, smem, kvb, tok0, tok1, ntiles, fq);
+  else mla_wg2_loop<1>(p, smem, kvb, tok0, tok1, ntiles, fq);
+#endif
+}
+
 // 1 when the module was built for sm_90a (wgmma available), 0 for a plain sm_90 build.
 __global__ void mla_wg_probe(int* out) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -1777,6 +2248,25 @@ void launch_wg(const Plan& pl, const MlaParams& p, cudaStream_t st) {
   CUSTOM_CHECK_LAUNCH();
 }
 
+void launch_wg2(const Plan& pl, const MlaParams& p, cudaStream_t st) {
+  static bool attr_set = false;
+  if (!attr_set) {
+    MOESIM_CUDA_CHECK(cudaFuncSetAttribute(mla_wg2_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Wg2Cfg::SMEM));
+    attr_set = true;
+  }
+  dim3 grid(pl.nsplit, p.B, 1);
+  mla_wg2_kernel<<<grid, Wg2Cfg::NT, Wg2Cfg::SMEM, st>>>(p);
+  CUSTOM_CHECK_LAUNCH();
+}
+// MOESIM_MLA_F8H32=wg1 (dev knob, A/B runs): session 4's mla_wg_kernel instead of mla_wg2_kernel.
+bool use_wg1() {
+  static const bool v = [] {
+    const char* e = std::getenv("MOESIM_MLA_F8H32");
+    return e && std::string(e) == "wg1";
+  }();
+  return v;
+}
+
 struct MlaWork {
   DevBuf<float> opart, lse;
 };
@@ -1796,7 +2286,7 @@ void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t*
   // Configurations (heads per block, tile tokens, cp.async stages): see NOTES.md.
   if (pl.MT == 4) { if (fp8) launch_cfg<4, 32, true, 4>(pl, p, st); else launch_cfg<4, 64, false, 2>(pl, p, st); }
   else if (pl.MT == 2) {
-    if (fp8) { if (use_wg_kernel(B, s)) launch_wg(pl, p, st); else launch_cfg<2, 64, true, 2>(pl, p, st); }
+    if (fp8) { if (use_wg_kernel(B, s)) { if (use_wg1()) launch_wg(pl, p, st); else launch_wg2(pl, p, st); } else launch_cfg<2, 64, true, 2>(pl, p, st); }
     else launch_cfg<2, 64, false, 2>(pl, p, st);
   }
   else { if (fp8) launch_f8<1, 4>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }
