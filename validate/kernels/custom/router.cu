@@ -88,6 +88,12 @@ constexpr int kR5Warps = 8;  // warps per block
 #ifndef ROUTER5_DYN
 #define ROUTER5_DYN 0  // n > 0: the last n rounds of quads are handed out by an atomic counter
 #endif
+#ifndef ROUTER5_L2PF
+#define ROUTER5_L2PF 0  // n > 0: lane 0 also prefetches into L2 the quad n rounds beyond the copies
+#endif
+#ifndef ROUTER5_EVF
+#define ROUTER5_EVF 1  // 1: the bulk copies carry an L2 evict-first hint (read once)
+#endif
 #ifndef ROUTER5_OLD_FALLBACK
 #define ROUTER5_OLD_FALLBACK 0  // dev: session 4's exact rounds instead of the tie path
 #endif
@@ -213,9 +219,23 @@ __device__ __forceinline__ void fence_proxy_async_shared() {
 // One bulk copy global -> shared completing on the mbarrier (called by one lane).
 __device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+#if ROUTER5_EVF
+  uint64_t pol;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
+          dst),
+      "l"(src), "r"(bytes), "r"(bar), "l"(pol)
+      : "memory");
+#else
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
                "l"(src), "r"(bytes), "r"(bar)
                : "memory");
+#endif
+}
+// Bulk prefetch of global memory into L2 (no shared memory, no completion).
+__device__ __forceinline__ void bulk_prefetch_l2(const void* src, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(bytes) : "memory");
 }
 
 template <int E, int K, bool SIGMOID, int STAGES, int LPT>
@@ -233,15 +253,26 @@ struct R5Cfg {
 #if ROUTER5_DIAG  // dev only: number of quads that took the tie path
 __device__ unsigned long long g_r5_ties;
 #endif
-#if ROUTER5_DYN  // dev: [slot][0] next dynamic quad, [1] warps done (self-resetting)
-__device__ unsigned g_r5_ctr[8][2];
+#if ROUTER5_DIAG
+int r5_last_warps = 0;  // warps of the last v5 launch
+#endif
+#if ROUTER5_DIAG  // dev only: per-warp start/end %globaltimer and SM of the last launch
+__device__ unsigned long long g_r5_tw[8192][2];
+__device__ unsigned g_r5_smid[8192];
+#endif
+#if ROUTER5_DYN
+// Dynamic quads: [variant slot][launch parity][stripe = warp in block]. A launch uses the
+// counters of its parity and zeroes those of the other parity (last used by the previous
+// launch of the variant, which has finished: launches of one variant are stream-ordered).
+constexpr int kR5Stripes = kR5Warps;
+__device__ unsigned g_r5_ctr[8][2][kR5Stripes];
 #endif
 
 // G: groups (1 = no group limit; else one group per lane), TG: groups kept.
 template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB, int LPT>
 __global__ void __launch_bounds__(32 * kR5Warps, MINB)
     router5_kernel(const float* __restrict__ logits, const float* __restrict__ bias, int T, float route_scale,
-                   int* __restrict__ ids, float* __restrict__ wts) {
+                   int* __restrict__ ids, float* __restrict__ wts, unsigned epoch) {
   using Cfg = R5Cfg<E, K, SIGMOID, STAGES, LPT>;
   constexpr int TPW = Cfg::TPW, V = Cfg::V, C = Cfg::C, QB = Cfg::QB;
   static_assert(LPT == 8 || (LPT == 4 && C == 8), "lanes per token: 8, or 4 with 32 values per lane");
@@ -304,29 +335,30 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
   const int W = gridDim.x * kR5Warps;
   const int q0 = blockIdx.x * kR5Warps + wib;
   int q = q0;
+#if ROUTER5_DIAG
+  unsigned long long t_start;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t_start));
+#endif
 #if ROUTER5_DYN
-  // Quads q0, q0 + W, ... for the first R rounds, then dynamic: R*W + atomicAdd. The
-  // sequence of quads a warp takes is increasing, so the loop ends at the first >= nq.
+  // Quads q0, q0 + W, ... for the first R rounds, then R*W + wib + kR5Stripes * j with j
+  // from the counter of stripe wib. A warp's quads increase, so its loop ends at the first
+  // quad >= nq. The atomic is issued at the top of an iteration and its result is used
+  // at the end (for the copy STAGES iterations ahead): its latency hides under the work.
   constexpr int kSlot = (E / 128 - 1) * 2 + (K == 8 ? 1 : 0);
-  unsigned* ctr = g_r5_ctr[kSlot];
+  unsigned* ctr = &g_r5_ctr[kSlot][epoch & 1][wib];
+  if (blockIdx.x == 0 && threadIdx.x < kR5Stripes) g_r5_ctr[kSlot][(epoch + 1) & 1][threadIdx.x] = 0u;
   const int R = max(STAGES, nq / W - ROUTER5_DYN);
+  const bool dyn_any = R * W < nq;
   int qst[STAGES];  // quad held by each stage (warp-uniform)
   int grab = STAGES;  // rounds taken so far
-  auto next_quad = [&]() {
-    int r = 0;
-    if (grab < R) r = q0 + grab * W;
-    else {
-      if (lane == 0) r = R * W + (int)atomicAdd(ctr, 1u);
-      r = __shfl_sync(0xffffffffu, r, 0);
-    }
-    ++grab;
-    return r;
-  };
 #endif
   auto issue = [&](int st, int qq) {
     const int ntok = min(TPW, T - qq * TPW);
     fence_proxy_async_shared();
     bulk_load(data0 + st * QB, logits + (size_t)qq * TPW * E, (uint32_t)(ntok * E * 4), bar0 + 8 * st);
+  };
+  auto prefetch = [&](int qq) {  // lane 0; quad qq < nq
+    bulk_prefetch_l2(logits + (size_t)qq * TPW * E, (uint32_t)(min(TPW, T - qq * TPW) * E * 4));
   };
   if (lane == 0) {
 #pragma unroll
@@ -336,6 +368,11 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
 #pragma unroll
     for (int s0 = 0; s0 < STAGES; ++s0)
       if (q + s0 * W < nq) issue(s0, q + s0 * W);
+#if ROUTER5_L2PF && !ROUTER5_DYN
+#pragma unroll
+    for (int s0 = STAGES; s0 < STAGES + ROUTER5_L2PF; ++s0)
+      if (q + s0 * W < nq) prefetch(q + s0 * W);
+#endif
   }
 #if ROUTER5_DYN
 #pragma unroll
@@ -355,7 +392,9 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
       q = qc;
     }
     if (q >= nq) break;
-    const int qnext = next_quad();
+    unsigned jraw = 0;
+    const bool dyn_now = grab >= R;
+    if (dyn_now && dyn_any && lane == 0) jraw = atomicAdd(ctr, 1u);
 #else
     if (q >= nq) break;
 #endif
@@ -589,22 +628,35 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
     }
     __syncwarp();  // stage and sids reads done
 #if ROUTER5_DYN
+    int qnext;
+    if (!dyn_now) qnext = q0 + grab * W;
+    else if (dyn_any) qnext = R * W + wib + kR5Stripes * (int)__shfl_sync(0xffffffffu, jraw, 0);
+    else qnext = nq;
+    ++grab;
     if (lane == 0 && qnext < nq) issue(st, qnext);
     qst[0] = (st == 0) ? qnext : qst[0];
 #pragma unroll
     for (int s0 = 1; s0 < STAGES; ++s0) qst[s0] = (st == s0) ? qnext : qst[s0];
 #else
     if (lane == 0 && q + STAGES * W < nq) issue(st, q + STAGES * W);
+#if ROUTER5_L2PF
+    if (lane == 0 && q + (STAGES + ROUTER5_L2PF) * W < nq) prefetch(q + (STAGES + ROUTER5_L2PF) * W);
+#endif
     q += W;
 #endif
     if (++st == STAGES) { st = 0; par ^= 1; }
   }
-#if ROUTER5_DYN
-  if (lane == 0) {  // the last warp to finish resets the counters for the next launch
-    __threadfence();
-    if (atomicAdd(&ctr[1], 1u) == (unsigned)W - 1) {
-      atomicExch(&ctr[0], 0u);
-      atomicExch(&ctr[1], 0u);
+#if ROUTER5_DIAG
+  if (lane == 0) {
+    unsigned long long t_end;
+    unsigned smid;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t_end));
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
+    const int gw = blockIdx.x * kR5Warps + wib;
+    if (gw < 8192) {
+      g_r5_tw[gw][0] = t_start;
+      g_r5_tw[gw][1] = t_end;
+      g_r5_smid[gw] = smid;
     }
   }
 #endif
@@ -632,8 +684,12 @@ void launch_router5(const float* logits, const float* bias, int T, float route_s
   }
   const int nq = (T + Cfg::TPW - 1) / Cfg::TPW;
   const int blocks = std::max(1, std::min((nq + kR5Warps - 1) / kR5Warps, max_blocks));
-  kfn<<<blocks, 32 * kR5Warps, Cfg::SMEM, s>>>(logits, bias, T, route_scale, ids, w);
+  static unsigned epoch = 0;  // launch parity of this variant (ROUTER5_DYN counters)
+  kfn<<<blocks, 32 * kR5Warps, Cfg::SMEM, s>>>(logits, bias, T, route_scale, ids, w, epoch++);
   CUSTOM_CHECK_LAUNCH();
+#if ROUTER5_DIAG
+  r5_last_warps = blocks * kR5Warps;
+#endif
 }
 
 // Order-preserving map float -> uint32 (larger float -> larger key).
@@ -1217,6 +1273,38 @@ void run_router_suite(Harness& h) {
         Timing tk = h.time([&](int, cudaStream_t st) { launch_router(v, lg[k].p, bias.p, T, ii[k].p, ww[k].p, st); }, s);
         std::fprintf(stderr, "diag %-15s T=%6d set %d: tie quads %llu  %8.2f us [%8.2f .. %8.2f]\n", v.model, T, k, nt,
                      tk.median_us, tk.p10_us, tk.p90_us);
+        if (k == 0) {  // timeline of one more launch: warp start/end, SM last end (us after the first start)
+          for (int rep = 0; rep < 3; ++rep) {
+            launch_router(v, lg[k].p, bias.p, T, ii[k].p, ww[k].p, s);
+            MOESIM_CUDA_CHECK(cudaStreamSynchronize(s));
+            const int nw = std::min(r5_last_warps, 8192);
+            std::vector<unsigned long long> tw(2 * 8192);
+            std::vector<unsigned> sm(8192);
+            MOESIM_CUDA_CHECK(cudaMemcpyFromSymbol(tw.data(), g_r5_tw, tw.size() * 8));
+            MOESIM_CUDA_CHECK(cudaMemcpyFromSymbol(sm.data(), g_r5_smid, sm.size() * 4));
+            unsigned long long t0 = ~0ull;
+            for (int i = 0; i < nw; ++i) t0 = std::min(t0, tw[2 * i]);
+            std::vector<double> st(nw), en(nw), smend(256, 0.0);
+            for (int i = 0; i < nw; ++i) {
+              st[i] = (tw[2 * i] - t0) * 1e-3;
+              en[i] = (tw[2 * i + 1] - t0) * 1e-3;
+              smend[sm[i] & 255] = std::max(smend[sm[i] & 255], en[i]);
+            }
+            std::vector<double> se;
+            for (double x : smend)
+              if (x > 0) se.push_back(x);
+            auto pct = [](std::vector<double> x, double f) {
+              std::sort(x.begin(), x.end());
+              return x.empty() ? 0.0 : x[std::min(x.size() - 1, (size_t)(f * x.size()))];
+            };
+            std::fprintf(stderr,
+                         "tl %-15s T=%6d: warps %d start p50 %.2f max %.2f | warp end min %.2f p10 %.2f p50 %.2f p90 %.2f max "
+                         "%.2f | SM end (%zu SMs) min %.2f p10 %.2f p50 %.2f p90 %.2f max %.2f\n",
+                         v.model, T, nw, pct(st, 0.5), pct(st, 1.0), pct(en, 0.0), pct(en, 0.1), pct(en, 0.5),
+                         pct(en, 0.9), pct(en, 1.0), se.size(), pct(se, 0.0), pct(se, 0.1), pct(se, 0.5), pct(se, 0.9),
+                         pct(se, 1.0));
+          }
+        }
       }
 #endif
     }
