@@ -18,8 +18,9 @@
 //                (fp32 accumulators in registers).
 // Each split writes O / l and its log-sum-exp; a second kernel combines the
 // splits (skipped when there is one split, then the block writes bf16 directly).
-// FP8 cache: h = 16 runs mla_fp8_kernel, h = 32 (B*s >= 8192) mla_wg_kernel (wgmma);
-// both are described above their definitions.
+// FP8 cache: h = 16 runs mla_fp8_kernel, h = 32 (B*s >= 8192) mla_wg2_kernel (wgmma,
+// splits of >= 16 tiles) or mla_wg_kernel (wgmma, shorter splits); all are described
+// above their definitions.
 #include <algorithm>
 
 #include "../suites.h"
@@ -1800,11 +1801,12 @@ __device__ __forceinline__ void mla_wg2_loop(const MlaParams& p, uint8_t* smem, 
         }
       }
       wg_wait<0>();
-      wg_reg_fence(acc1);
+      float (&al)[16] = acc1;
+      wg_reg_fence(al);
       {
         const float f0 = sc0.w * fq, f1 = sc1.w * fq;
 #pragma unroll
-        for (int i = 0; i < 16; ++i) sv[i] = fmaf(acc1[i], ((i >> 1) & 1) ? f1 : f0, sv[i]);
+        for (int i = 0; i < 16; ++i) sv[i] = fmaf(al[i], ((i >> 1) & 1) ? f1 : f0, sv[i]);
       }
     }
     if (partial) {
@@ -2139,7 +2141,8 @@ struct Plan {
   int MT, BN, hb, hg, nsplit, split_len;
 };
 
-// fp8 h=32 runs mla_wg_kernel from B*s >= 8192 tokens; below that (launch- and
+// fp8 h=32 runs a wgmma kernel (mla_wg2_kernel / mla_wg_kernel, see use_wg1) from
+// B*s >= 8192 tokens; below that (launch- and
 // latency-bound, 16-23 us) the shared-memory dequantisation kernel measured 3-7% faster
 // (H200 dev grid, NOTES.md). MOESIM_MLA_F8H32=old (dev knob, for A/B runs) keeps the
 // old kernel everywhere.
@@ -2258,13 +2261,16 @@ void launch_wg2(const Plan& pl, const MlaParams& p, cudaStream_t st) {
   mla_wg2_kernel<<<grid, Wg2Cfg::NT, Wg2Cfg::SMEM, st>>>(p);
   CUSTOM_CHECK_LAUNCH();
 }
-// MOESIM_MLA_F8H32=wg1 (dev knob, A/B runs): session 4's mla_wg_kernel instead of mla_wg2_kernel.
-bool use_wg1() {
-  static const bool v = [] {
+// mla_wg2_kernel for splits of >= 16 tiles (1024 tokens), session 4's mla_wg_kernel below:
+// with 1-8 tiles per split (each warpgroup walks half of them in sequence) mla_wg2_kernel
+// measured up to 11% slower, from 16 tiles on 10-39% faster (H200 dev grid, session 5).
+// MOESIM_MLA_F8H32=wg1 / wg2 (dev knobs, A/B runs): one of the two everywhere.
+bool use_wg1(const Plan& pl) {
+  static const int v = [] {
     const char* e = std::getenv("MOESIM_MLA_F8H32");
-    return e && std::string(e) == "wg1";
+    return e && std::string(e) == "wg1" ? 1 : e && std::string(e) == "wg2" ? 2 : 0;
   }();
-  return v;
+  return v == 1 || (v == 0 && pl.split_len < 16 * 64);
 }
 
 struct MlaWork {
@@ -2286,7 +2292,7 @@ void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t*
   // Configurations (heads per block, tile tokens, cp.async stages): see NOTES.md.
   if (pl.MT == 4) { if (fp8) launch_cfg<4, 32, true, 4>(pl, p, st); else launch_cfg<4, 64, false, 2>(pl, p, st); }
   else if (pl.MT == 2) {
-    if (fp8) { if (use_wg_kernel(B, s)) { if (use_wg1()) launch_wg(pl, p, st); else launch_wg2(pl, p, st); } else launch_cfg<2, 64, true, 2>(pl, p, st); }
+    if (fp8) { if (use_wg_kernel(B, s)) { if (use_wg1(pl)) launch_wg(pl, p, st); else launch_wg2(pl, p, st); } else launch_cfg<2, 64, true, 2>(pl, p, st); }
     else launch_cfg<2, 64, false, 2>(pl, p, st);
   }
   else { if (fp8) launch_f8<1, 4>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }

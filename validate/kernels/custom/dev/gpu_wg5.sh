@@ -33,7 +33,7 @@ fi
 if [ "${PROF:-0}" = 1 ] && [ -n "${ok[0]}" ]; then
   d=${ok[0]}; s=$(date +%s)
   MOESIM_MLA_SWEEP=prof32 timeout 60 ncu --clock-control none --print-units base --section SpeedOfLight --section SchedulerStats \
-    --section WarpStateStats --section InstructionStats --section MemoryWorkloadAnalysis_Tables \
+    --section WarpStateStats --section InstructionStats --section ComputeWorkloadAnalysis \
     -k regex:mla_wg2_kernel --launch-skip 1 --launch-count 1 $d/dev_custom mla > $L/l/ncu_$(basename $d).txt 2>&1
   echo "ncu rc=$? $(( $(date +%s) - s )) s"
   grep -E "Duration|Issue Slots Busy|Executed Ipc Active|Warp Cycles Per Issued|Executed Instructions  |Bank" $L/l/ncu_$(basename $d).txt | head -20
