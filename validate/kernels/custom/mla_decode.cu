@@ -1650,7 +1650,18 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
 //            the tile's max |scale|; P'_c = P s_c 2^kr (f16) -> shared (stmatrix.trans).
 //   O^T += V^T P'^T : m64n32k16 x 8 m-tiles (all 512 value dims), A = V^T by 4-byte loads
 //            + PRMT + cvt (as mla_wg_kernel), groups of 4 wgmmas, same double buffer.
-// O^T: 8 m-tiles x 16 fp32 = 128 registers per thread.
+// O^T: 8 m-tiles x 16 fp32 = 128 registers per thread (255 in all, 88 B of spills).
+// P' buffer: 2 chunks per warpgroup (8 KB): P'_0,1 -> PV of value chunks 0,1 -> wait + barrier
+// -> P'_2,3 -> PV of chunks 2,3; that is what lets 4 stages fit (224,704 B of shared memory).
+// Stages: 4 (even), so stage t % 4 always belongs to warpgroup t % 2, which refills it with
+// its own tile t + 4 as soon as it is done with tile t; mbarrier t % 8 (its previous phase is
+// always the same warpgroup's tile t - 8: the parity never aliases an unfinished fill; with 3
+// stages and one barrier per stage it did, and the kernel faulted). A partial last tile copies
+// only its valid rows; its stage is zeroed once at kernel start (rows past the split stay
+// finite, their scores are masked and their scales set to 0).
+// H200 dev harness (session 5): B=256 s=32768 1668 us median (77.5% of copy; session 4b
+// kernel 2290), B=128 s=32768 834, B=256 s=8192 454 (71.9%); used for splits of >= 16 tiles
+// (see use_wg1). Notes: validate/kernels/custom/dev/logs/session5_mla.md.
 // ---------------------------------------------------------------------------
 #ifndef MLA_WG2_NST
 #define MLA_WG2_NST 4  // stages; even: each warpgroup refills its own next-but-one tile (a full tile ahead)
