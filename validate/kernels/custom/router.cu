@@ -44,8 +44,10 @@ constexpr RouterVariant kVariants[] = {
 //   Load: lane 0 of each warp copies whole quads (TPW consecutive tokens, contiguous in
 //     memory) into shared memory with cp.async.bulk (STAGES-deep ring, one mbarrier per
 //     stage). Lane l8 of a token holds the V = E/LPT contiguous experts l8*V .. l8*V+V-1,
-//     read with 16-byte shared loads in a lane-rotated chunk order so that the 8 lanes
-//     of one load phase hit 8 different bank groups (DeepSeek: lane = group of 32).
+//     read with 16-byte shared loads in a lane-permuted chunk order so that the 8 lanes
+//     of one load phase hit 8 different bank groups (DeepSeek: lane = group of 32):
+//     chunk i ^ rho where the lane has a multiple of 8 chunks (one XOR per address),
+//     else (i + rho) mod C. The copies carry an L2 evict-first hint (read once).
 //   1. selection values sel in registers (sigmoid by ex2.approx + rcp.approx, + bias
 //      from shared memory; or the logit);
 //   2. each lane takes the sorted top-K of its V values (sorting networks on floats over
@@ -56,7 +58,8 @@ constexpr RouterVariant kVariants[] = {
 //   4. the token's top-K by a butterfly of bitonic top-K merges over its LPT lanes (the
 //      last level only as a set): tau = the K-th largest allowed value (exact on
 //      multisets: min/max networks keep equal values);
-//   5. each lane marks its slots with sel >= tau in a bit mask; if the token's marks
+//   5. each lane marks its slots with sel >= tau in a bit mask (the sign bits of sel - tau
+//      shifted in, 2 instructions a value; set.ge for Kimi); if the token's marks
 //      total exactly K the lanes write the ids at their segment-scan offsets. Otherwise
 //      (equal floats at the boundary) the tie path keeps {sel > tau} plus the
 //      lowest-index slots with sel == tau, as many as are missing: one more compare per
@@ -77,10 +80,17 @@ constexpr int kR5Warps = 8;  // warps per block
 #define ROUTER5_MINB_DS 3  // blocks per SM the register budget is sized for
 #endif
 #ifndef ROUTER5_LPT_E128
-#define ROUTER5_LPT_E128 4  // lanes per token for E=128 (4: 8 tokens per warp; 8: 4)
+#define ROUTER5_LPT_E128 4  // lanes per token for E=128 (8: 4 tokens per warp, 4: 8, 2: 16)
 #endif
-#ifndef ROUTER5_MINB_E128
-#define ROUTER5_MINB_E128 (ROUTER5_LPT_E128 == 4 ? 3 : 5)
+#ifndef ROUTER5_LPT_K4
+#define ROUTER5_LPT_K4 ROUTER5_LPT_E128  // mistral_large3
+#endif
+#ifndef ROUTER5_LPT_K8
+#define ROUTER5_LPT_K8 ROUTER5_LPT_E128  // qwen3
+#endif
+#define ROUTER5_MINB_E128(lpt) ((lpt) == 8 ? 5 : 3)
+#ifndef ROUTER5_STCS
+#define ROUTER5_STCS 0  // 1: streaming (evict-first) stores of ids and weights
 #endif
 #ifndef ROUTER5_KIMI
 #define ROUTER5_KIMI 1  // 1: kimi_k2 on v5, 0: on v4
@@ -94,8 +104,14 @@ constexpr int kR5Warps = 8;  // warps per block
 #ifndef ROUTER5_EVF
 #define ROUTER5_EVF 1  // 1: the bulk copies carry an L2 evict-first hint (read once)
 #endif
-#ifndef ROUTER5_OLD_FALLBACK
-#define ROUTER5_OLD_FALLBACK 0  // dev: session 4's exact rounds instead of the tie path
+#ifndef ROUTER5_XSW
+#define ROUTER5_XSW 1  // 1: XOR chunk swizzle where C % 8 == 0 (else the rotation)
+#endif
+#ifndef ROUTER5_SGNMASK
+#define ROUTER5_SGNMASK 1  // 1: selection mask from the signs of sel - tau (2 instructions a value)
+#endif
+#ifndef ROUTER5_LEANIDS
+#define ROUTER5_LEANIDS 1  // 1: id expansion without the per-id bounds branch
 #endif
 #ifndef ROUTER5_DIAG
 #define ROUTER5_DIAG 0  // dev: count tie-path quads and time each input set alone
@@ -247,7 +263,8 @@ struct R5Cfg {
   static constexpr int SID_B = TPW * K * 4;
   static constexpr int WARP_B = (STAGES * QB + SID_B + STAGES * 8 + 127) / 128 * 128;
   static constexpr int BIAS_B = SIGMOID ? (E * 4 + 127) / 128 * 128 : 0;
-  static constexpr int SMEM = BIAS_B + kR5Warps * WARP_B;
+  static constexpr int WPB = LPT == 2 ? 4 : kR5Warps;  // warps per block (LPT 2: 17 KB per warp)
+  static constexpr int SMEM = BIAS_B + WPB * WARP_B;
 };
 
 #if ROUTER5_DIAG  // dev only: number of quads that took the tie path
@@ -270,12 +287,12 @@ __device__ unsigned g_r5_ctr[8][2][kR5Stripes];
 
 // G: groups (1 = no group limit; else one group per lane), TG: groups kept.
 template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB, int LPT>
-__global__ void __launch_bounds__(32 * kR5Warps, MINB)
+__global__ void __launch_bounds__(32 * R5Cfg<E, K, SIGMOID, STAGES, LPT>::WPB, MINB)
     router5_kernel(const float* __restrict__ logits, const float* __restrict__ bias, int T, float route_scale,
                    int* __restrict__ ids, float* __restrict__ wts, unsigned epoch) {
   using Cfg = R5Cfg<E, K, SIGMOID, STAGES, LPT>;
   constexpr int TPW = Cfg::TPW, V = Cfg::V, C = Cfg::C, QB = Cfg::QB;
-  static_assert(LPT == 8 || (LPT == 4 && C == 8), "lanes per token: 8, or 4 with 32 values per lane");
+  static_assert(LPT == 8 || ((LPT == 4 || LPT == 2) && C % 8 == 0), "lanes per token: 8, or 4/2 with C % 8 == 0");
   static_assert(E % (LPT * 4) == 0, "E: a multiple of 4 * LPT");
   static_assert(K == 4 || K == 8, "k: 4 or 8");
   static_assert(G == 1 || (G == LPT && TG < G), "group limit: one group per lane");
@@ -285,9 +302,14 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
 
   const int lane = threadIdx.x & 31, wib = threadIdx.x >> 5;
   const int tq = lane / LPT, l8 = lane % LPT;
-  // LPT == 4: the 8 lanes of one 16-byte load phase are 2 tokens x 4 lanes whose chunk
-  // c sits in bank group c (E/4 and C are multiples of 8): rotate by lane & 7.
-  const int rho = (LPT == 8) ? rot5<C>(l8) : (lane & 7);
+  // LPT == 4 (2): the 8 lanes of one 16-byte load phase are 2 tokens x 4 lanes (4 x 2) whose
+  // chunk c sits in bank group c mod 8 (E/4 and C are multiples of 8): rotate by lane & 7.
+  // C % 8 == 0 (DeepSeek, E=128 on 4 or 2 lanes): chunk i of step i is i ^ rho with rho
+  // distinct over the 8 lanes of a phase (one XOR per address; the row base is a multiple
+  // of 128 bytes, so the XOR only touches the chunk bits). Otherwise (Kimi C=12, E=128 on
+  // 8 lanes C=4): the rotation (i + rho) mod C.
+  constexpr bool XSW = ROUTER5_XSW && (C % 8 == 0);
+  const int rho = XSW ? (lane & 7) : ((LPT == 8) ? rot5<C>(l8) : (lane & 7));
   float* sbias = reinterpret_cast<float*>(smem5);
   unsigned char* wbase = smem5 + Cfg::BIAS_B + wib * Cfg::WARP_B;
   int* sids = reinterpret_cast<int*>(wbase + STAGES * QB) + tq * K;
@@ -296,35 +318,47 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
 
   // Chunk offset (bytes, inside the token's row) of step i.
   auto chunk_off = [&](int i) {
-    int c = i + rho;
-    c -= (c >= C) ? C : 0;
-    return l8 * V * 4 + 16 * c;
+    if constexpr (XSW) {
+      return (l8 * V * 4 + 16 * rho) ^ (16 * i);
+    } else {
+      int c = i + rho;
+      c -= (c >= C) ? C : 0;
+      return l8 * V * 4 + 16 * c;
+    }
   };
   int coff[C];
 #pragma unroll
   for (int i = 0; i < C; ++i) coff[i] = chunk_off(i);
   // Slot-order bits (slot s = 4 * step + element) -> expert-order bits (bit p = expert l8*V + p).
+  auto nib_xor = [&](uint32_t m) {  // nibble n -> nibble n ^ rho (rho < 8), an involution
+    const uint32_t a = ((m & 0x0F0F0F0Fu) << 4) | ((m >> 4) & 0x0F0F0F0Fu);
+    m = (rho & 1) ? a : m;
+    const uint32_t b = __byte_perm(m, 0, 0x2301);
+    m = (rho & 2) ? b : m;
+    const uint32_t c = __byte_perm(m, 0, 0x1032);
+    return (rho & 4) ? c : m;
+  };
   auto rot_mask = [&](const uint32_t (&mw)[NW]) -> Mask {
-    if constexpr (V == 32) {
+    if constexpr (XSW && V == 32) {
+      return nib_xor(mw[0]);
+    } else if constexpr (XSW && V == 64) {
+      return ((unsigned long long)nib_xor(mw[1]) << 32) | nib_xor(mw[0]);
+    } else if constexpr (V == 32) {
       return __funnelshift_l(mw[0], mw[0], 4 * rho);
     } else if constexpr (V == 16) {
       const uint32_t d = mw[0] | (mw[0] << 16);
       return (d << (4 * rho)) >> 16;
+    } else if constexpr (V == 64) {
+      const unsigned long long x = ((unsigned long long)mw[1] << 32) | mw[0];
+      const int r = 4 * rho;
+      return r == 0 ? x : ((x << r) | (x >> (64 - r)));
     } else {
-      static_assert(V == 48, "mask rotation for V = 16, 32, 48");
+      static_assert(V == 48, "mask rotation for V = 16, 32, 48, 64");
       const unsigned long long x = ((unsigned long long)mw[1] << 32) | mw[0];
       const int r = 4 * rho;
       return ((x << r) | (x >> (48 - r))) & ((1ull << 48) - 1);
     }
   };
-#if ROUTER5_OLD_FALLBACK
-  static_assert(LPT == 8, "the old exact rounds need 8 lanes per token");
-  auto id_of = [&](int s) {
-    int p = s + 4 * rho;
-    p -= (p >= V) ? V : 0;
-    return l8 * V + p;
-  };
-#endif
 
   if constexpr (SIGMOID) {  // bias in shared memory (read with the same chunk rotation)
     for (int e = threadIdx.x; e < E; e += blockDim.x) sbias[e] = bias[e];
@@ -332,8 +366,8 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
   }
 
   const int nq = (T + TPW - 1) / TPW;
-  const int W = gridDim.x * kR5Warps;
-  const int q0 = blockIdx.x * kR5Warps + wib;
+  const int W = gridDim.x * Cfg::WPB;
+  const int q0 = blockIdx.x * Cfg::WPB + wib;
   int q = q0;
 #if ROUTER5_DIAG
   unsigned long long t_start;
@@ -472,6 +506,27 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
     //    slots with sel == tau).
     const float thr = (keep && valid) ? tau : INFINITY;
     uint32_t mw[NW];
+    // Kimi (V=48): with the sign mask the compiler put sel[] on the stack (192-byte frame,
+    // 105 us instead of 64 at T=131072): it keeps set.ge.
+    if constexpr (ROUTER5_SGNMASK && V != 48) {
+    // sel >= thr iff sel - thr has a clear sign bit (exact for finite values: a nonzero
+    // difference never rounds to zero and x - x = +0; +inf - +inf gives the canonical NaN,
+    // sign clear, like set.ge). The signs are shifted in one per value (SHF), the first
+    // slot ending highest, then bit-reversed: 2 instructions a value instead of 3.
+#pragma unroll
+    for (int w = 0; w < NW; ++w) {
+      const int nk = (V - 32 * w) < 32 ? (V - 32 * w) : 32;  // slots in this word (16 or 32)
+      uint32_t m = 0u;
+#pragma unroll
+      for (int c = 0; c < nk / 8; ++c) {  // independent chains of 8 (short dependency chains)
+        uint32_t mc = 0u;
+#pragma unroll
+        for (int s = 32 * w + 8 * c; s < 32 * w + 8 * c + 8; ++s) mc = __funnelshift_l(__float_as_uint(sel[s] - thr), mc, 1);
+        m |= mc << (nk - 8 - 8 * c);
+      }
+      mw[w] = (~__brev(m)) >> (32 - nk);
+    }
+    } else {
 #pragma unroll
     for (int w = 0; w < NW; ++w) mw[w] = 0u;
 #pragma unroll
@@ -479,6 +534,7 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
       uint32_t ge;
       asm("set.ge.u32.f32 %0, %1, %2;" : "=r"(ge) : "f"(sel[s]), "f"(thr));
       mw[s / 32] |= ge & (1u << (s % 32));
+    }
     }
     Mask mask = rot_mask(mw);
     const int cnt = (V > 32) ? __popcll((unsigned long long)mask) : __popc((unsigned)mask);
@@ -492,9 +548,6 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
     const bool bad = valid && tot != K;
     int off = p - cnt;
 
-#if ROUTER5_OLD_FALLBACK
-    if (!__any_sync(0xffffffffu, bad)) {
-#else
     if (__any_sync(0xffffffffu, bad)) {
 #if ROUTER5_DIAG
       if (lane == 0) atomicAdd(&g_r5_ties, 1ull);
@@ -552,53 +605,19 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
       off = gb + min(eb, need);
     }
     {
-#endif
+      // ids at the lane's offsets (a token's lanes write exactly K slots in total)
+      const int idb = l8 * V;
       while (mask) {
         const int pos = (V > 32) ? __ffsll((long long)mask) - 1 : __ffs((unsigned)mask) - 1;
         mask &= mask - 1;
-        if (off < K) sids[off] = l8 * V + pos;  // always true here; guards the shared memory
+#if ROUTER5_LEANIDS
+        sids[off & (K - 1)] = idb + pos;  // off < K; the & only keeps a broken invariant in the token's slots
+#else
+        if (off < K) sids[off] = idb + pos;
+#endif
         ++off;
       }
     }
-#if ROUTER5_OLD_FALLBACK
-    else {
-#if ROUTER5_DIAG
-      if (lane == 0) atomicAdd(&g_r5_ties, 1ull);
-#endif
-      // session 4's exact rounds (dev comparison only)
-      Mask removed = 0;
-      int my_id = 0;
-#pragma unroll 1
-      for (int r = 0; r < K; ++r) {
-        float bv = -INFINITY;
-        int bi = INT_MAX;
-#pragma unroll 1
-        for (int s = 0; s < V; ++s) {
-          if (!keep || ((removed >> s) & 1)) continue;
-          const int o = chunk_off(s >> 2) + 4 * (s & 3);
-          const float xv = *reinterpret_cast<const float*>(xrow + o);
-          float v = xv;
-          if constexpr (SIGMOID) v = fast_sigmoid(xv) + *reinterpret_cast<const float*>(
-                                                          reinterpret_cast<const unsigned char*>(sbias) + o);
-          const int id = id_of(s);
-          if (v > bv || (v == bv && id < bi)) { bv = v; bi = id; }
-        }
-#pragma unroll
-        for (int m = 1; m < LPT; m <<= 1) {
-          const float ov = __shfl_xor_sync(0xffffffffu, bv, m);
-          const int oi = __shfl_xor_sync(0xffffffffu, bi, m);
-          if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
-        }
-        if (bi >= l8 * V && bi < l8 * V + V) {  // mine: mark its slot
-          int sl = bi - l8 * V - 4 * rho;
-          sl += (sl < 0) ? V : 0;
-          removed |= (Mask)1 << sl;
-        }
-        if (l8 == r) my_id = bi;
-      }
-      if (l8 < K) sids[l8] = my_id;
-    }
-#endif
     __syncwarp();
 
     // 6. output: lane j (< min(K, LPT)) of the token handles its chosen experts j, j + LPT, ...
@@ -621,8 +640,13 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
       if (valid && l8 < SL) {
 #pragma unroll
         for (int o = 0; o < NO; ++o) {
+#if ROUTER5_STCS
+          __stcs(ids + (size_t)tok * K + j0 + o * SL, id[o]);
+          __stcs(wts + (size_t)tok * K + j0 + o * SL, w[o] * scale);
+#else
           ids[(size_t)tok * K + j0 + o * SL] = id[o];
           wts[(size_t)tok * K + j0 + o * SL] = w[o] * scale;
+#endif
         }
       }
     }
@@ -652,7 +676,7 @@ __global__ void __launch_bounds__(32 * kR5Warps, MINB)
     unsigned smid;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t_end));
     asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
-    const int gw = blockIdx.x * kR5Warps + wib;
+    const int gw = blockIdx.x * Cfg::WPB + wib;
     if (gw < 8192) {
       g_r5_tw[gw][0] = t_start;
       g_r5_tw[gw][1] = t_end;
@@ -676,19 +700,19 @@ void launch_router5(const float* logits, const float* bias, int T, float route_s
     // memory carveout (left to itself the driver may pick one that fits fewer blocks).
     MOESIM_CUDA_CHECK(cudaFuncSetAttribute(kfn, cudaFuncAttributePreferredSharedMemoryCarveout,
                                            cudaSharedmemCarveoutMaxShared));
-    MOESIM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kfn, 32 * kR5Warps, Cfg::SMEM));
+    MOESIM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kfn, 32 * Cfg::WPB, Cfg::SMEM));
     max_blocks = std::max(1, per_sm) * sm_count(dev);
     if (std::getenv("MOESIM_ROUTER_VERBOSE"))
       std::fprintf(stderr, "router5 E=%d K=%d LPT=%d: %d blocks/SM, %d B shared/block\n", E, K, LPT, per_sm,
                    Cfg::SMEM);
   }
   const int nq = (T + Cfg::TPW - 1) / Cfg::TPW;
-  const int blocks = std::max(1, std::min((nq + kR5Warps - 1) / kR5Warps, max_blocks));
+  const int blocks = std::max(1, std::min((nq + Cfg::WPB - 1) / Cfg::WPB, max_blocks));
   static unsigned epoch = 0;  // launch parity of this variant (ROUTER5_DYN counters)
-  kfn<<<blocks, 32 * kR5Warps, Cfg::SMEM, s>>>(logits, bias, T, route_scale, ids, w, epoch++);
+  kfn<<<blocks, 32 * Cfg::WPB, Cfg::SMEM, s>>>(logits, bias, T, route_scale, ids, w, epoch++);
   CUSTOM_CHECK_LAUNCH();
 #if ROUTER5_DIAG
-  r5_last_warps = blocks * kR5Warps;
+  r5_last_warps = blocks * Cfg::WPB;
 #endif
 }
 
@@ -1030,9 +1054,9 @@ void launch_router(const RouterVariant& v, const float* logits, const float* bia
     launch_router_t<384, 8, true, 1, 1>(logits, bias, T, v.route_scale, ids, w, s);  // v4
 #endif
   else if (v.E == 128 && v.K == 4 && !v.sigmoid && v.groups == 1)
-    launch_router5<128, 4, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128, ROUTER5_LPT_E128>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<128, 4, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128(ROUTER5_LPT_K4), ROUTER5_LPT_K4>(logits, bias, T, v.route_scale, ids, w, s);
   else if (v.E == 128 && v.K == 8 && !v.sigmoid && v.groups == 1)
-    launch_router5<128, 8, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128, ROUTER5_LPT_E128>(logits, bias, T, v.route_scale, ids, w, s);
+    launch_router5<128, 8, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128(ROUTER5_LPT_K8), ROUTER5_LPT_K8>(logits, bias, T, v.route_scale, ids, w, s);
   else
     throw std::runtime_error("router: unsupported variant");
 }
