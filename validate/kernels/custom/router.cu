@@ -10,8 +10,8 @@
 // Ties break towards the lower expert index (the CPU reference does the same).
 // Outputs: ids int32 [T, k], weights fp32 [T, k]; the order inside a token's k is
 // not part of the contract (DeepSeek's own gate uses topk(sorted=False)).
-// Algorithms: v5 (LPT = 8 or 4 lanes per token) for all four variants; v4 (one warp
-// per token, below) is kept as code (ROUTER5_KIMI=0 puts kimi_k2 back on it).
+// Algorithms: v5 (LPT = 8 or 4 lanes per token) for all four variants, except kimi_k2
+// below T = 8192 tokens, which runs v4 (one warp per token, below; faster there).
 #include <algorithm>
 #include <climits>
 #include <numeric>
@@ -93,7 +93,7 @@ constexpr int kR5Warps = 8;  // warps per block
 #define ROUTER5_STCS 0  // 1: streaming (evict-first) stores of ids and weights
 #endif
 #ifndef ROUTER5_KIMI
-#define ROUTER5_KIMI 1  // 1: kimi_k2 on v5, 0: on v4
+#define ROUTER5_KIMI 8192  // kimi_k2 on v5 from this T on, on v4 below (0: v4 always)
 #endif
 #ifndef ROUTER5_DYN
 #define ROUTER5_DYN 0  // n > 0: the last n rounds of quads are handed out by an atomic counter
@@ -1048,11 +1048,14 @@ void launch_router(const RouterVariant& v, const float* logits, const float* bia
   if (v.E == 256 && v.K == 8 && v.sigmoid && v.groups == 8 && v.topk_groups == 4)
     launch_router5<256, 8, true, 8, 4, ROUTER5_STAGES_DS, ROUTER5_MINB_DS, 8>(logits, bias, T, v.route_scale, ids, w, s);
   else if (v.E == 384 && v.K == 8 && v.sigmoid && v.groups == 1)
-#if ROUTER5_KIMI
-    launch_router5<384, 8, true, 1, 1, 2, 2, 8>(logits, bias, T, v.route_scale, ids, w, s);
-#else
-    launch_router_t<384, 8, true, 1, 1>(logits, bias, T, v.route_scale, ids, w, s);  // v4
-#endif
+  {
+    // v4 (one warp per token) is ~1 us faster up to T=2048 and ~0.3 us at 4096 (v4: real
+    // harness, session 4; v5: dev harness, session 5); v5 wins from 8192 on.
+    if (ROUTER5_KIMI > 0 && T >= ROUTER5_KIMI)
+      launch_router5<384, 8, true, 1, 1, 2, 2, 8>(logits, bias, T, v.route_scale, ids, w, s);
+    else
+      launch_router_t<384, 8, true, 1, 1>(logits, bias, T, v.route_scale, ids, w, s);  // v4
+  }
   else if (v.E == 128 && v.K == 4 && !v.sigmoid && v.groups == 1)
     launch_router5<128, 4, false, 1, 1, ROUTER5_STAGES_E128, ROUTER5_MINB_E128(ROUTER5_LPT_K4), ROUTER5_LPT_K4>(logits, bias, T, v.route_scale, ids, w, s);
   else if (v.E == 128 && v.K == 8 && !v.sigmoid && v.groups == 1)
