@@ -22,6 +22,7 @@
 // splits of >= 16 tiles) or mla_wg_kernel (wgmma, shorter splits); all are described
 // above their definitions.
 #include <algorithm>
+#include <map>
 
 #include "../suites.h"
 #include "common.cuh"
@@ -1666,6 +1667,30 @@ __global__ void __launch_bounds__(256, 1) mla_wg_kernel(const MlaParams p) {
 #ifndef MLA_WG2_NST
 #define MLA_WG2_NST 4  // stages; even: each warpgroup refills its own next-but-one tile (a full tile ahead)
 #endif
+// Session 5 follow-up (dev/logs/session5_mla.md, "Follow-up (second helper)"), H200 dev harness:
+// - MLA_WG2_QREG: Q is loaded into registers in one batch (9 x 16 B per thread) before the tile
+//   copies are queued, instead of two strided passes: Q prologue 8-9 us -> 5 us per block.
+// - MLA_WG2_EARLY: tiles 0, 1 are copied before the Q setup, tiles 2, 3 after it.
+// - MLA_WG2_TL: per-block timeline (globaltimer at start / Q done / merge / end, clock64 cycles,
+//   smid, tile-0 landing) written to g_wg2_tl; the host reads it only with MOESIM_MLA_TL=1.
+//   It showed the run-to-run spread is the SM clock (1.52-1.80 GHz under the 700 W power cap,
+//   cycles per launch constant to +-0.5%). The stamps stay compiled in: the build measured
+//   fastest (72 B of spills) is this exact device code; the same source without them spilled
+//   128 B and lost the gain at large sizes (ptxas register allocation, see the notes).
+// Measured (7 interleaved samples each): B=256 s=4096 239.6 -> 230.4 us median (69.0 -> 71.7%
+// of copy), 2.6-3.9% faster at the other B*s >= 2^20 points (notes: all points and ranges).
+#ifndef MLA_WG2_QREG
+#define MLA_WG2_QREG 1
+#endif
+#ifndef MLA_WG2_EARLY
+#define MLA_WG2_EARLY 2
+#endif
+#ifndef MLA_WG2_TL
+#define MLA_WG2_TL 1
+#endif
+#if MLA_WG2_TL
+__device__ unsigned long long g_wg2_tl[8 * 1024];
+#endif
 struct Wg2Cfg {
   static constexpr int NT = 256, BN = 64, NST = MLA_WG2_NST;
   static constexpr int STAGE = BN * FP8_ROW;             // 41984: raw rows, one bulk copy
@@ -1969,6 +1994,13 @@ __device__ __forceinline__ void mla_wg2_loop(const MlaParams& p, uint8_t* smem, 
 #pragma unroll
     for (int k = 0; k < 8; ++k) l_run[k] += __shfl_xor_sync(0xffffffffu, l_run[k], off);
   __syncthreads();  // both warpgroups done with every stage
+#if MLA_WG2_TL
+  if (tid == 0 && blockIdx.x + gridDim.x * blockIdx.y < 1024) {
+    uint64_t g3;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g3));
+    g_wg2_tl[8 * (blockIdx.x + gridDim.x * blockIdx.y) + 7] = g3;
+  }
+#endif
   float* sEm = reinterpret_cast<float*>(smem + C::E_OFF);  // [wg][32]
   float* sEl = sEm + 64;                                   // [wg][warp][32]
   float* sEk = sEl + 256;                                  // [wg]
@@ -2043,6 +2075,19 @@ __global__ void __launch_bounds__(256, 1) mla_wg2_kernel(const MlaParams p) {
   if (ntiles <= 0) return;  // never: the host picks splits that all hold tokens
   const uint8_t* kvb = p.kv + (size_t)b * p.s * FP8_ROW;
   const uint32_t sbase = smem_u32(smem), sMb = sbase + C::B_OFF;
+#if MLA_WG2_TL
+  uint64_t tl_g0, tl_c0;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(tl_g0));
+  tl_c0 = clock64();
+#endif
+  const __nv_bfloat16* qb = p.q + (size_t)b * p.h * D;
+#if MLA_WG2_QREG
+  // Q (32 heads x 576 bf16 = 2304 x 16 B, contiguous per b): all 9 loads of a thread issued
+  // first, before the tile copies are queued behind them (one round trip, not one per loop pass).
+  uint4 qv[9];
+#pragma unroll
+  for (int k = 0; k < 9; ++k) qv[k] = __ldg(reinterpret_cast<const uint4*>(qb) + tid + NT * k);
+#endif
 
   // A partial last tile leaves rows of its stage unwritten: zero that stage once, so
   // the rows past the split are finite (their P' is 0; an earlier tile's rows are finite too).
@@ -2058,10 +2103,60 @@ __global__ void __launch_bounds__(256, 1) mla_wg2_kernel(const MlaParams p) {
   }
   __syncthreads();
   if (tid == 0)
-    for (int t = 0; t < NST && t < ntiles; ++t) wg2_issue(kvb, tok0, tok1, t, sbase, sMb);
+    for (int t = 0; t < MLA_WG2_EARLY && t < ntiles; ++t) wg2_issue(kvb, tok0, tok1, t, sbase, sMb);
 
   // ---- Q -> shared: f16(q * 2^qe) latent (k order of the ldmatrix K fragments), bf16 rope ----
-  const __nv_bfloat16* qb = p.q + (size_t)b * p.h * D;
+#if MLA_WG2_QREG
+  {
+    float mx = 0.f;
+#pragma unroll
+    for (int k = 0; k < 9; ++k) {
+      if ((tid + NT * k) % 72 < 64) {  // latent dims only
+        const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&qv[k]);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 f = __bfloat1622float2(h2[e]);
+          mx = fmaxf(mx, fmaxf(fabsf(f.x), fabsf(f.y)));
+        }
+      }
+    }
+    mx = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx)));
+    if (lane == 0) sQmax[warp] = mx;
+  }
+  __syncthreads();
+  float qmax = 0.f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) qmax = fmaxf(qmax, sQmax[w]);
+  const int qe = min(100, max(-100, 13 - exponent_of(qmax)));
+  const float qsc = pow2i(qe);
+  const float fq = pow2i(-qe) * p.scale_log2;
+#pragma unroll
+  for (int k = 0; k < 9; ++k) {
+    const int i = tid + NT * k, n = i / 72, c = i % 72;
+    const uint32_t* w = reinterpret_cast<const uint32_t*>(&qv[k]);
+    if (c < 64) {
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {  // dims d..d+3, d = 8c + 4hh
+        const int d = 8 * c + 4 * hh;
+        const float2 f0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[2 * hh]));
+        const float2 f1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[2 * hh + 1]));
+        // dims 16j + 4tq + {0,1} -> k 2tq + {0,1}; + {2,3} -> k 8 + 2tq + {0,1} (k-step 8c + j)
+        const int K = 8 * (d >> 7) + ((d >> 4) & 7), tq = (d >> 2) & 3;
+        uint8_t* base = sQ + K * 1024 + (n >> 3) * 256 + (n & 7) * 16 + tq * 4;
+        *reinterpret_cast<uint32_t*>(base) = f16x2_bits(f0.x * qsc, f0.y * qsc);
+        *reinterpret_cast<uint32_t*>(base + 128) = f16x2_bits(f1.x * qsc, f1.y * qsc);
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {  // rope pair d, d + 1
+        const int d = 8 * (c - 64) + 2 * e;
+        const int K = 32 + (d >> 4), kk = d & 15;
+        *reinterpret_cast<uint32_t*>(sQ + K * 1024 + (n >> 3) * 256 + (kk >> 3) * 128 + (n & 7) * 16 + (kk & 7) * 2) = w[e];
+      }
+    }
+  }
+#else
+  // ---- Q -> shared: f16(q * 2^qe) latent (k order of the ldmatrix K fragments), bf16 rope ----
   {
     float mx = 0.f;
     for (int i = tid; i < 32 * 64; i += NT) {
@@ -2100,10 +2195,37 @@ __global__ void __launch_bounds__(256, 1) mla_wg2_kernel(const MlaParams p) {
     const int K = 32 + (d >> 4), kk = d & 15;
     *reinterpret_cast<uint32_t*>(sQ + K * 1024 + (n >> 3) * 256 + (kk >> 3) * 128 + (n & 7) * 16 + (kk & 7) * 2) = v;
   }
+#endif
   fence_async_smem();
   __syncthreads();  // Q complete (sQmax is reused as red below)
+#if MLA_WG2_EARLY < MLA_WG2_NST
+  if (tid == 0)
+    for (int t = MLA_WG2_EARLY; t < NST && t < ntiles; ++t) wg2_issue(kvb, tok0, tok1, t, sbase, sMb);
+#endif
+#if MLA_WG2_TL
+  uint64_t tl_g1, tl_g2 = 0;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(tl_g1));
+  if (tid == 0) {
+    mbar_wait(sMb, 0u);  // tile 0 landed (non-destructive parity wait)
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(tl_g2));
+  }
+#endif
   if (wg == 0) mla_wg2_loop<0>(p, smem, kvb, tok0, tok1, ntiles, fq);
   else mla_wg2_loop<1>(p, smem, kvb, tok0, tok1, ntiles, fq);
+#if MLA_WG2_TL
+  if (tid == 0) {
+    uint64_t g2;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g2));
+    const uint64_t c2 = clock64();
+    uint32_t sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    const int id = blockIdx.x + gridDim.x * blockIdx.y;
+    if (id < 1024) {
+      unsigned long long* r = g_wg2_tl + 8 * id;
+      r[0] = tl_g0; r[1] = tl_g1; r[2] = g2; r[3] = c2 - tl_c0; r[4] = sm; r[5] = 1; r[6] = tl_g2;
+    }
+  }
+#endif
 #endif
 }
 
@@ -2471,6 +2593,10 @@ void run_mla_decode_suite(Harness& h) {
   } else if (sweep && std::string(sweep) == "checks") {  // dev knob: the small-shape checks only
   } else if (sweep && std::string(sweep) == "f8w") {  // dev knob: the four large fp8 h=32 points
     pts = {{256, 32768, 32, true}, {128, 32768, 32, true}, {256, 8192, 32, true}, {64, 8192, 32, true}};
+  } else if (sweep && std::string(sweep) == "f8g") {  // dev knob: fp8 h=32 points with B*s >= 2^20 (+ B=128 s=4096)
+    pts = {{256, 4096, 32, true}, {128, 8192, 32, true}, {64, 16384, 32, true}, {256, 8192, 32, true},
+           {128, 16384, 32, true}, {64, 32768, 32, true}, {256, 16384, 32, true}, {128, 32768, 32, true},
+           {256, 32768, 32, true}, {128, 4096, 32, true}};
   } else if (sweep && std::string(sweep) == "f8") {  // dev knob: the large fp8 h=16/32 points
     pts = {{256, 32768, 16, true}, {128, 32768, 16, true}, {256, 8192, 16, true}, {64, 8192, 16, true},
            {256, 32768, 32, true}, {256, 32768, 16, false}, {128, 32768, 32, true}, {256, 8192, 32, true},
@@ -2531,6 +2657,48 @@ void run_mla_decode_suite(Harness& h) {
           launch_mla(pl, fp8, qs[k].p, kvs[k].p, B, hh, s, outs[k].p, w, s2);
         },
         st, opts);
+#if MLA_WG2_TL
+    static const bool tl_on = std::getenv("MOESIM_MLA_TL") != nullptr;  // dev knob
+    if (tl_on && fp8 && hh == 32 && use_wg_kernel(B, s) && !use_wg1(pl)) {  // timeline of one extra launch
+      void* sym = nullptr;
+      MOESIM_CUDA_CHECK(cudaGetSymbolAddress(&sym, g_wg2_tl));
+      MOESIM_CUDA_CHECK(cudaMemsetAsync(sym, 0, sizeof(unsigned long long) * 8 * 1024, st));
+      launch_mla(pl, fp8, qs[0].p, kvs[0].p, B, hh, s, outs[0].p, w, st);
+      std::vector<unsigned long long> r(8 * 1024);
+      MOESIM_CUDA_CHECK(cudaMemcpyAsync(r.data(), sym, r.size() * 8, cudaMemcpyDeviceToHost, st));
+      MOESIM_CUDA_CHECK(cudaStreamSynchronize(st));
+      std::vector<int> ids;
+      unsigned long long t0 = ~0ull, t1 = 0;
+      for (int i = 0; i < 1024; ++i)
+        if (r[8 * i + 5]) { ids.push_back(i); t0 = std::min(t0, r[8 * i]); t1 = std::max(t1, r[8 * i + 2]); }
+      std::vector<double> q, dur, mhz, gap, w1s, lastend, t0w, mrg;
+      std::sort(ids.begin(), ids.end(), [&](int a, int c) { return r[8 * a] < r[8 * c]; });
+      std::map<int, unsigned long long> prev_end;
+      for (int i : ids) {
+        const unsigned long long* x = &r[8 * i];
+        q.push_back((x[1] - x[0]) * 1e-3);
+        t0w.push_back(((double)x[6] - (double)x[1]) * 1e-3);
+        mrg.push_back(((double)x[2] - (double)x[7]) * 1e-3);
+        dur.push_back((x[2] - x[0]) * 1e-3);
+        mhz.push_back((double)x[3] / (double)(x[2] - x[0]) * 1e3);
+        auto itp = prev_end.find((int)x[4]);
+        if (itp != prev_end.end()) gap.push_back(((double)x[0] - (double)itp->second) * 1e-3);
+        else w1s.push_back((x[0] - t0) * 1e-3);
+        prev_end[(int)x[4]] = x[2];
+      }
+      for (auto& kv : prev_end) lastend.push_back((kv.second - t0) * 1e-3);
+      auto st3 = [](std::vector<double> v) {
+        if (v.empty()) return std::string("-");
+        std::sort(v.begin(), v.end());
+        return strfmt("%.2f/%.2f/%.2f", v.front(), v[v.size() / 2], v.back());
+      };
+      std::fprintf(stderr,
+                   "wg2tl B=%d s=%d blocks=%zu sms=%zu span=%.2f us | first-wave start %s | q-prologue %s | tile0 after q %s | merge %s | block %s | MHz %s | "
+                   "refill gap %s (n=%zu) | SM last end %s\n",
+                   B, s, ids.size(), prev_end.size(), (t1 - t0) * 1e-3, st3(w1s).c_str(), st3(q).c_str(), st3(t0w).c_str(), st3(mrg).c_str(),
+                   st3(dur).c_str(), st3(mhz).c_str(), st3(gap).c_str(), gap.size(), st3(lastend).c_str());
+    }
+#endif
     const double tf = flops / t.median_us * 1e-6, gbs = bytes / t.median_us * 1e-3;
     h.record("mla_decode", fp8 ? "fp8" : "bf16", shape, t, err, flops, bytes,
              strfmt(R"("splits":%d,"heads_per_block":%d,"tile_tokens":%d,"fp8_format":"%s","input_sets":%d,"check":"sampled_heads")",
