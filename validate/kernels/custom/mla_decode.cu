@@ -18,9 +18,9 @@
 //                (fp32 accumulators in registers).
 // Each split writes O / l and its log-sum-exp; a second kernel combines the
 // splits (skipped when there is one split, then the block writes bf16 directly).
-// FP8 cache: h = 16 runs mla_fp8_kernel, h = 32 (B*s >= 8192) mla_wg2_kernel (wgmma,
-// splits of >= 16 tiles) or mla_wg_kernel (wgmma, shorter splits); all are described
-// above their definitions.
+// FP8 cache: h = 16 runs mla_wg2h16_kernel (wgmma, B*s >= 8192) or mla_fp8_kernel (below),
+// h = 32 (B*s >= 8192) mla_wg2_kernel (wgmma, splits of >= 16 tiles) or mla_wg_kernel (wgmma,
+// shorter splits); all are described above their definitions.
 #include <algorithm>
 #include <map>
 
@@ -2229,6 +2229,458 @@ __global__ void __launch_bounds__(256, 1) mla_wg2_kernel(const MlaParams p) {
 #endif
 }
 
+// ---------------------------------------------------------------------------
+// FP8 cache, h = 16, session 5 (third helper): mla_wg2h16_kernel = mla_wg2_kernel for 16
+// heads (a separate copy, so that the h = 32 kernel's code stays byte-identical).
+// Same block (2 warpgroups, whole alternating 64-token tiles, one bulk copy per tile, 4 stages,
+// raw rows, Wg2Cfg's shared layout) with m64n16k16 wgmmas: S^T chunk = 8 fp32 per thread,
+// O^T = 8 m-tiles x 8 = 64 registers, P'_c one stmatrix.x4.trans per chunk and warp; the
+// per-token copies and e4m3 conversions are those of h = 32, the tensor work half.
+// Q: 16 heads x 576 bf16 = 1152 x 16 B (4.5 loads per thread), stored in the h = 32 layout
+// (head groups 0, 1 of each k-step). 171 registers, no spills (h = 32: 255 + 72 B).
+// Host: fp8 h = 16 from B*s >= 8192 (make_plan: 64-token tiles, one block per SM).
+// H200 dev harness: B=256 s=32768 1317-1403 us (mla_fp8_kernel 1790-1877), 89-96% of copy
+// (4.27 TB/s); every B*s >= 2^20 point 87-96% (old kernel 64-71%). Notes:
+// dev/logs/session5_mla.md, "h=16 (third helper)".
+// ---------------------------------------------------------------------------
+#define MLA_WG_D8 "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+#define MLA_WG_D8_OUT "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7])
+__device__ __forceinline__ void wg_reg_fence8(float (&d)[8]) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+// D[64x16] (+)= A[64x16] (registers) * B[16x16] (shared, K-major).
+template <bool ACC>
+__device__ __forceinline__ void wg16_mma_f16(float (&d)[8], const uint32_t (&a)[4], uint64_t db) {
+  if constexpr (!ACC) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7},"
+        " {%8,%9,%10,%11}, %12, 0, 1, 1, 0;\n"
+        : MLA_WG_D8_OUT
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+    return;
+  }
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %13, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7},"
+      " {%8,%9,%10,%11}, %12, p, 1, 1, 0;\n}\n"
+      : MLA_WG_D8
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(ACC ? 1 : 0));
+}
+template <bool ACC>
+__device__ __forceinline__ void wg16_mma_bf16(float (&d)[8], const uint32_t (&a)[4], uint64_t db) {
+  if constexpr (!ACC) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7},"
+        " {%8,%9,%10,%11}, %12, 0, 1, 1, 0;\n"
+        : MLA_WG_D8_OUT
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+    return;
+  }
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %13, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7},"
+      " {%8,%9,%10,%11}, %12, p, 1, 1, 0;\n}\n"
+      : MLA_WG_D8
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(ACC ? 1 : 0));
+}
+
+template <int WG>
+__device__ __forceinline__ void mla_wg2h16_loop(const MlaParams& p, uint8_t* smem, const uint8_t* kvb, int tok0,
+                                                int tok1, int ntiles, float fq) {
+  using C = Wg2Cfg;
+  constexpr int BN = C::BN, NST = C::NST;
+  const int tid = threadIdx.x, lane = tid & 31, wl = (tid >> 5) & 3, wtid = tid & 127;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int split = blockIdx.x, b = blockIdx.y;
+  const uint32_t sbase = smem_u32(smem);
+  const uint32_t sQb = sbase + C::Q_OFF;
+  const uint32_t sPw = sbase + C::P_OFF + WG * 8192;
+  const uint64_t dQ = wg_desc(sQb), dPw = wg_desc(sPw);
+  const uint32_t sMb = sbase + C::B_OFF;
+  float* sRedW = reinterpret_cast<float*>(smem + C::R_OFF) + WG * 2 * 136;
+
+  float m_run[4], l_run[4];  // heads 8(k>>1) + 2t4 + (k&1)
+#pragma unroll
+  for (int k = 0; k < 4; ++k) { m_run[k] = -INFINITY; l_run[k] = 0.f; }
+  int kr = 100;
+  float oacc[8][8];
+#pragma unroll
+  for (int m = 0; m < 8; ++m)
+#pragma unroll
+    for (int i = 0; i < 8; ++i) oacc[m][i] = 0.f;
+
+  const int rg = 16 * wl + g;
+  const int mi = lane >> 3;
+  const uint32_t k_off = (uint32_t)((16 * wl + 8 * (mi & 1) + (lane & 7)) * FP8_ROW + 16 * (mi >> 1));
+  const uint32_t r_off = (uint32_t)((16 * wl + (lane & 15)) * FP8_ROW + FP8_ROPE_OFF + 16 * (lane >> 4));
+  const int sc_off = rg * FP8_ROW + FP8_SCALE_OFF;
+  const int v_off = 2 * t4 * FP8_ROW + 32 * wl + 4 * g;
+  const uint32_t p_lane = (uint32_t)((mi & 1) * 128 + (lane & 7) * 16 + (mi >> 1) * 256);
+
+  uint32_t bufA[4][4], bufB[4][4];
+  int it = 0;
+  for (int t = WG; t < ntiles; t += 2, ++it) {
+    const int slot = t % NST;
+    const uint8_t* sT = smem + slot * C::STAGE;
+    const uint32_t sTa = sbase + slot * C::STAGE;
+    mbar_wait(sMb + 8 * (t % (2 * NST)), (uint32_t)((t / (2 * NST)) & 1));
+    const int first = tok0 + t * BN;
+    const bool partial = first + BN > tok1;
+
+    // ---- S^T (64 tokens x 16 heads) ----
+    float4 sc0 = *reinterpret_cast<const float4*>(sT + sc_off);
+    float4 sc1 = *reinterpret_cast<const float4*>(sT + sc_off + 8 * FP8_ROW);
+    const bool v0 = first + rg < tok1, v1 = first + rg + 8 < tok1;
+    if (partial) {
+      if (!v0) sc0 = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (!v1) sc1 = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    float sv[8];
+    {
+      float accr[8], acc0[8], acc1[8];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) ldsm_x4(sTa + r_off + 32 * r, bufA[r][0], bufA[r][1], bufA[r][2], bufA[r][3]);
+      wg_fence();
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        if (r == 0) wg16_mma_bf16<false>(accr, bufA[r], dQ + (32 + r) * 64);
+        else wg16_mma_bf16<true>(accr, bufA[r], dQ + (32 + r) * 64);
+      }
+      wg_commit();
+#pragma unroll
+      for (int hc = 0; hc < 8; ++hc) {
+        const int c = hc >> 1, h = hc & 1;
+        uint32_t (&a)[4][4] = (hc & 1) ? bufA : bufB;
+        float (&acc)[8] = (c & 1) ? acc1 : acc0;
+#pragma unroll
+        for (int q = 0; q < 2; ++q) {
+          uint32_t r0, r1, r2, r3;
+          ldsm_x4(sTa + k_off + 128 * c + 32 * (2 * h + q), r0, r1, r2, r3);
+          cvt_e4m3x4(r0, a[2 * q][0], a[2 * q][2]);
+          cvt_e4m3x4(r1, a[2 * q][1], a[2 * q][3]);
+          cvt_e4m3x4(r2, a[2 * q + 1][0], a[2 * q + 1][2]);
+          cvt_e4m3x4(r3, a[2 * q + 1][1], a[2 * q + 1][3]);
+        }
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks) {
+          const int K = 8 * c + 4 * h + ks;
+          if (h == 0 && ks == 0) wg16_mma_f16<false>(acc, a[ks], dQ + K * 64);
+          else wg16_mma_f16<true>(acc, a[ks], dQ + K * 64);
+        }
+        wg_commit();
+        wg_wait<1>();
+        if (hc == 0) {
+          wg_reg_fence8(accr);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) sv[i] = accr[i] * p.scale_log2;
+        }
+        if (hc >= 2 && h == 0) {
+          float (&af)[8] = ((c - 1) & 1) ? acc1 : acc0;
+          wg_reg_fence8(af);
+          const float f0 = (c - 1 == 0 ? sc0.x : c - 1 == 1 ? sc0.y : sc0.z) * fq;
+          const float f1 = (c - 1 == 0 ? sc1.x : c - 1 == 1 ? sc1.y : sc1.z) * fq;
+#pragma unroll
+          for (int i = 0; i < 8; ++i) sv[i] = fmaf(af[i], ((i >> 1) & 1) ? f1 : f0, sv[i]);
+        }
+      }
+      wg_wait<0>();
+      float (&al)[8] = acc1;
+      wg_reg_fence8(al);
+      {
+        const float f0 = sc0.w * fq, f1 = sc1.w * fq;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) sv[i] = fmaf(al[i], ((i >> 1) & 1) ? f1 : f0, sv[i]);
+      }
+    }
+    if (partial) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        if (!(((i >> 1) & 1) ? v1 : v0)) sv[i] = -INFINITY;
+    }
+
+    // ---- softmax (16 heads over the warpgroup's 64 tokens) ----
+    float tmax[4];
+    float smax;
+    {
+      float cm[4];
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) cm[2 * j + e] = fmaxf(sv[4 * j + e], sv[4 * j + 2 + e]);
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1)
+#pragma unroll
+        for (int k = 0; k < 4; ++k) cm[k] = fmaxf(cm[k], __shfl_xor_sync(0xffffffffu, cm[k], off));
+      const float smx_t = fmaxf(fmaxf(fmaxf(fabsf(sc0.x), fabsf(sc0.y)), fmaxf(fabsf(sc0.z), fabsf(sc0.w))),
+                                fmaxf(fmaxf(fabsf(sc1.x), fabsf(sc1.y)), fmaxf(fabsf(sc1.z), fabsf(sc1.w))));
+      const uint32_t u = __reduce_max_sync(0xffffffffu, __float_as_uint(smx_t));
+      float* red = sRedW + (it & 1) * 136;
+      if (g == 0) *reinterpret_cast<float4*>(red + wl * 16 + t4 * 4) = make_float4(cm[0], cm[1], cm[2], cm[3]);
+      if (lane == 0) red[64 + wl] = __uint_as_float(u);
+      bar_wg(1 + WG);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) tmax[k] = m_run[k];
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const float4 x = *reinterpret_cast<const float4*>(red + w * 16 + t4 * 4);
+        tmax[0] = fmaxf(tmax[0], x.x); tmax[1] = fmaxf(tmax[1], x.y);
+        tmax[2] = fmaxf(tmax[2], x.z); tmax[3] = fmaxf(tmax[3], x.w);
+      }
+      const float4 sm = *reinterpret_cast<const float4*>(red + 64);
+      smax = fmaxf(fmaxf(sm.x, sm.y), fmaxf(sm.z, sm.w));
+    }
+    const int kold = kr;
+    kr = max(-100, min(kr, 6 - exponent_of(smax)));
+    const float pw = pow2i(kr), kf = pow2i(max(-126, kr - kold));
+    float fac[4];
+    bool rescale = false;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float alpha = ex2f(m_run[k] - tmax[k]);
+      m_run[k] = tmax[k];
+      fac[k] = alpha * kf;
+      l_run[k] *= alpha;
+      rescale |= fac[k] != 1.f;
+    }
+    float pv[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int k = 2 * (i >> 2) + (i & 1);
+      pv[i] = ex2f(sv[i] - m_run[k]);
+      l_run[k] += pv[i];
+    }
+    uint32_t pk[4][4];  // [c][f16x2 reg]
+    {
+      const float scr[2][4] = {{sc0.x, sc0.y, sc0.z, sc0.w}, {sc1.x, sc1.y, sc1.z, sc1.w}};
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float cs0 = scr[0][c] * pw, cs1 = scr[1][c] * pw;
+        pk[c][0] = f16x2_bits(pv[0] * cs0, pv[1] * cs0);
+        pk[c][1] = f16x2_bits(pv[2] * cs1, pv[3] * cs1);
+        pk[c][2] = f16x2_bits(pv[4] * cs0, pv[5] * cs0);
+        pk[c][3] = f16x2_bits(pv[6] * cs1, pv[7] * cs1);
+      }
+    }
+    auto p_store = [&](int half) {
+#pragma unroll
+      for (int cl = 0; cl < 2; ++cl) {
+        const int c = 2 * half + cl;
+        stsm_x4_t(sPw + (cl * 4 + wl) * 1024 + p_lane, pk[c][0], pk[c][1], pk[c][2], pk[c][3]);
+      }
+      fence_async_smem();
+    };
+    p_store(0);
+    if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+      for (int m = 0; m < 8; ++m)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) oacc[m][i] *= fac[2 * (i >> 2) + (i & 1)];
+    }
+    bar_wg(1 + WG);
+
+    // ---- O^T += V^T P'^T ----
+#pragma unroll
+    for (int m = 0; m < 8; ++m) wg_reg_fence8(oacc[m]);
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+      const int Gp = q >> 2, ks = q & 3;
+      if (q == 4) {
+        wg_wait<0>();
+        bar_wg(1 + WG);
+        p_store(1);
+        bar_wg(1 + WG);
+      }
+      uint32_t (&a)[4][4] = (q & 1) ? bufA : bufB;
+#pragma unroll
+      for (int Gl = 0; Gl < 2; ++Gl) {
+        const uint8_t* vb = sT + v_off + 16 * ks * FP8_ROW + 128 * (2 * Gp + Gl);
+        const uint32_t w0 = *reinterpret_cast<const uint32_t*>(vb);
+        const uint32_t w1 = *reinterpret_cast<const uint32_t*>(vb + FP8_ROW);
+        const uint32_t w2 = *reinterpret_cast<const uint32_t*>(vb + 8 * FP8_ROW);
+        const uint32_t w3 = *reinterpret_cast<const uint32_t*>(vb + 9 * FP8_ROW);
+        cvt_e4m3x4(prmt(w0, w1, 0x5140), a[2 * Gl][0], a[2 * Gl][1]);
+        cvt_e4m3x4(prmt(w0, w1, 0x7362), a[2 * Gl + 1][0], a[2 * Gl + 1][1]);
+        cvt_e4m3x4(prmt(w2, w3, 0x5140), a[2 * Gl][2], a[2 * Gl][3]);
+        cvt_e4m3x4(prmt(w2, w3, 0x7362), a[2 * Gl + 1][2], a[2 * Gl + 1][3]);
+      }
+      wg_fence();
+#pragma unroll
+      for (int Gl = 0; Gl < 2; ++Gl) {
+        const int G = 2 * Gp + Gl;
+        const uint64_t dp = dPw + (Gl * 4 + ks) * 64;
+        wg16_mma_f16<true>(oacc[2 * G], a[2 * Gl], dp);
+        wg16_mma_f16<true>(oacc[2 * G + 1], a[2 * Gl + 1], dp);
+      }
+      wg_commit();
+      if (q != 3 && q != 7) wg_wait<1>();
+    }
+    wg_wait<0>();
+#pragma unroll
+    for (int m = 0; m < 8; ++m) wg_reg_fence8(oacc[m]);
+    bar_wg(1 + WG);
+    if (wtid == 0 && t + NST < ntiles) wg2_issue(kvb, tok0, tok1, t + NST, sbase, sMb);
+  }
+
+  // ---- epilogue: merge the two warpgroups ----
+#pragma unroll
+  for (int off = 4; off < 32; off <<= 1)
+#pragma unroll
+    for (int k = 0; k < 4; ++k) l_run[k] += __shfl_xor_sync(0xffffffffu, l_run[k], off);
+  __syncthreads();
+  float* sEm = reinterpret_cast<float*>(smem + C::E_OFF);  // [wg][32] (heads < 16 used)
+  float* sEl = sEm + 64;                                   // [wg][warp][32]
+  float* sEk = sEl + 256;                                  // [wg]
+  float* sO = reinterpret_cast<float*>(smem);              // [wg][32][128]
+  if (g == 0) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int head = 8 * (k >> 1) + 2 * t4 + (k & 1);
+      sEl[(WG * 4 + wl) * 32 + head] = l_run[k];
+      if (wl == 0) sEm[WG * 32 + head] = m_run[k];
+    }
+  }
+  if (wtid == 0) sEk[WG] = pow2i(-kr);
+#pragma unroll
+  for (int m = 0; m < 4; ++m)
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sO[(WG * 32 + m * 8 + i) * 128 + wtid] = oacc[4 * (1 - WG) + m][i];
+  __syncthreads();
+  const float kmine = sEk[WG], kother = sEk[1 - WG];
+#pragma unroll
+  for (int j = 0; j < 2; ++j)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int head = 8 * j + 2 * t4 + e;
+      const float m0 = sEm[WG * 32 + head], m1 = sEm[(1 - WG) * 32 + head];
+      float l0 = 0.f, l1 = 0.f;
+#pragma unroll
+      for (int w = 0; w < 4; ++w) { l0 += sEl[(WG * 4 + w) * 32 + head]; l1 += sEl[((1 - WG) * 4 + w) * 32 + head]; }
+      const float mm = fmaxf(m0, m1);
+      const float e0 = ex2f(m0 - mm), e1 = ex2f(m1 - mm);
+      const float l = l0 * e0 + l1 * e1;
+      const float w0 = e0 * kmine / l, w1 = e1 * kother / l;
+      const size_t bh = (size_t)b * p.h + head;
+#pragma unroll
+      for (int Gl = 0; Gl < 2; ++Gl) {
+        const int G = 2 * WG + Gl;
+        const int d0 = 128 * G + 32 * wl + 4 * g;
+        float v[4];
+#pragma unroll
+        for (int idx = 0; idx < 4; ++idx) {
+          const int mt = 2 * Gl + (idx >> 1), i = 4 * j + 2 * (idx & 1) + e;
+          v[idx] = oacc[4 * WG + mt][i] * w0 + sO[((1 - WG) * 32 + mt * 8 + i) * 128 + wtid] * w1;
+        }
+        if (p.nsplit == 1) {
+          uint2 o;
+          o.x = bf16x2_bits(v[0], v[1]);
+          o.y = bf16x2_bits(v[2], v[3]);
+          *reinterpret_cast<uint2*>(p.out + bh * DV + d0) = o;
+        } else {
+          *reinterpret_cast<float4*>(p.opart + (bh * p.nsplit + split) * DV + d0) = make_float4(v[0], v[1], v[2], v[3]);
+        }
+      }
+      if (p.nsplit > 1 && WG == 0 && wl == 0 && g == 0) p.lse[bh * p.nsplit + split] = mm + log2f(l);
+    }
+}
+
+__global__ void __launch_bounds__(256, 1) mla_wg2h16_kernel(const MlaParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using C = Wg2Cfg;
+  constexpr int NT = C::NT, BN = C::BN, NST = C::NST;
+  constexpr int NQ = 16 * 72;  // 16-byte pieces of Q per b
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* sQ = smem + C::Q_OFF;
+  float* sQmax = reinterpret_cast<float*>(smem + C::R_OFF);
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wg = tid >> 7;
+  const int split = blockIdx.x, b = blockIdx.y;
+  const int tok0 = split * p.split_len;
+  const int tok1 = min(p.s, tok0 + p.split_len);
+  const int ntiles = (tok1 - tok0 + BN - 1) / BN;
+  if (ntiles <= 0) return;
+  const uint8_t* kvb = p.kv + (size_t)b * p.s * FP8_ROW;
+  const uint32_t sbase = smem_u32(smem), sMb = sbase + C::B_OFF;
+  const __nv_bfloat16* qb = p.q + (size_t)b * 16 * D;
+  uint4 qv[5];
+#pragma unroll
+  for (int k = 0; k < 5; ++k)
+    qv[k] = (tid + NT * k < NQ) ? __ldg(reinterpret_cast<const uint4*>(qb) + tid + NT * k) : make_uint4(0u, 0u, 0u, 0u);
+
+  if (tok1 - tok0 < ntiles * BN) {
+    uint4* z = reinterpret_cast<uint4*>(smem + ((ntiles - 1) % NST) * C::STAGE);
+    for (int i = tid; i < C::STAGE / 16; i += NT) z[i] = make_uint4(0u, 0u, 0u, 0u);
+    fence_async_smem();
+  }
+  if (tid == 0) {
+#pragma unroll
+    for (int s = 0; s < 2 * NST; ++s) mbar_init(sMb + 8 * s, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  if (tid == 0)
+    for (int t = 0; t < MLA_WG2_EARLY && t < ntiles; ++t) wg2_issue(kvb, tok0, tok1, t, sbase, sMb);
+  {
+    float mx = 0.f;  // zero pieces past NQ do not change the max
+#pragma unroll
+    for (int k = 0; k < 5; ++k) {
+      if ((tid + NT * k) % 72 < 64) {
+        const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&qv[k]);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 f = __bfloat1622float2(h2[e]);
+          mx = fmaxf(mx, fmaxf(fabsf(f.x), fabsf(f.y)));
+        }
+      }
+    }
+    mx = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(mx)));
+    if (lane == 0) sQmax[warp] = mx;
+  }
+  __syncthreads();
+  float qmax = 0.f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) qmax = fmaxf(qmax, sQmax[w]);
+  const int qe = min(100, max(-100, 13 - exponent_of(qmax)));
+  const float qsc = pow2i(qe);
+  const float fq = pow2i(-qe) * p.scale_log2;
+#pragma unroll
+  for (int k = 0; k < 5; ++k) {
+    const int i = tid + NT * k, n = i / 72, c = i % 72;
+    if (i >= NQ) break;
+    const uint32_t* w = reinterpret_cast<const uint32_t*>(&qv[k]);
+    if (c < 64) {
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int d = 8 * c + 4 * hh;
+        const float2 f0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[2 * hh]));
+        const float2 f1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[2 * hh + 1]));
+        const int K = 8 * (d >> 7) + ((d >> 4) & 7), tq = (d >> 2) & 3;
+        uint8_t* base = sQ + K * 1024 + (n >> 3) * 256 + (n & 7) * 16 + tq * 4;
+        *reinterpret_cast<uint32_t*>(base) = f16x2_bits(f0.x * qsc, f0.y * qsc);
+        *reinterpret_cast<uint32_t*>(base + 128) = f16x2_bits(f1.x * qsc, f1.y * qsc);
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int d = 8 * (c - 64) + 2 * e;
+        const int K = 32 + (d >> 4), kk = d & 15;
+        *reinterpret_cast<uint32_t*>(sQ + K * 1024 + (n >> 3) * 256 + (kk >> 3) * 128 + (n & 7) * 16 + (kk & 7) * 2) = w[e];
+      }
+    }
+  }
+  fence_async_smem();
+  __syncthreads();
+#if MLA_WG2_EARLY < MLA_WG2_NST
+  if (tid == 0)
+    for (int t = MLA_WG2_EARLY; t < NST && t < ntiles; ++t) wg2_issue(kvb, tok0, tok1, t, sbase, sMb);
+#endif
+  if (wg == 0) mla_wg2h16_loop<0>(p, smem, kvb, tok0, tok1, ntiles, fq);
+  else mla_wg2h16_loop<1>(p, smem, kvb, tok0, tok1, ntiles, fq);
+#endif
+}
+
 // 1 when the module was built for sm_90a (wgmma available), 0 for a plain sm_90 build.
 __global__ void mla_wg_probe(int* out) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -2303,14 +2755,31 @@ bool use_wg_kernel(int B, int s) {
   return !off && (long)B * s >= 8192 && wg_kernel_available();
 }
 
-Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0) {
+// fp8 h=16: mla_wg2h16_kernel (plan with 64-token tiles, one block per SM) from B*s >= 8192
+// tokens (the h=32 threshold), mla_fp8_kernel (32-token tiles, 2 blocks per SM) below. H200 dev
+// grid (session 5, third helper): 0.61-0.99x the time of mla_fp8_kernel at every B*s >= 8192
+// point, short splits included (unlike h=32); below 8192 tokens it lost 5-15% (B=1 s<=2048).
+// MOESIM_MLA_F8H16=old / wg2 (dev knobs, A/B runs and checks): one of the two everywhere
+// (wg2: every fp8 h=16 shape, for the checks; needs sm_90a).
+int f8h16_mode() {
+  static const int v = [] {
+    const char* e = std::getenv("MOESIM_MLA_F8H16");
+    return e && std::string(e) == "old" ? 1 : e && std::string(e) == "wg2" ? 2 : 0;
+  }();
+  return v;
+}
+
+Plan make_plan(int B, int h, int s, bool fp8, int sms, int force_nsplit = 0, bool no_wg16 = false) {
   Plan pl{};
   if (h % 64 == 0) pl.MT = 4;
   else if (h == 32) pl.MT = 2;
   else if (h == 16) pl.MT = 1;
   else throw std::runtime_error("mla_decode: heads must be 16, 32 or a multiple of 64");
-  pl.BN = ((fp8 && pl.MT == 4) || pl.MT == 1) ? 32 : 64;  // fp8 h=16: mla_fp8_kernel (32-token tiles)
-  const int slots = sms * (pl.MT == 1 ? 2 : 1);  // resident blocks
+  const bool wg16 = fp8 && pl.MT == 1 && !no_wg16 &&
+                    (f8h16_mode() == 2 ? wg_kernel_available() : f8h16_mode() == 0 && use_wg_kernel(B, s));
+  // fp8 h=16: mla_fp8_kernel (32-token tiles) or mla_wg2h16_kernel (64, BN identifies it)
+  pl.BN = wg16 ? 64 : ((fp8 && pl.MT == 4) || pl.MT == 1) ? 32 : 64;
+  const int slots = sms * (pl.MT == 1 && !wg16 ? 2 : 1);  // resident blocks
   pl.hb = 16 * pl.MT;
   pl.hg = h / pl.hb;
   const int tiles = (s + pl.BN - 1) / pl.BN;
@@ -2394,6 +2863,17 @@ void launch_wg2(const Plan& pl, const MlaParams& p, cudaStream_t st) {
   mla_wg2_kernel<<<grid, Wg2Cfg::NT, Wg2Cfg::SMEM, st>>>(p);
   CUSTOM_CHECK_LAUNCH();
 }
+void launch_wg2h16(const Plan& pl, const MlaParams& p, cudaStream_t st) {
+  static bool attr_set = false;
+  if (!attr_set) {
+    MOESIM_CUDA_CHECK(
+        cudaFuncSetAttribute(mla_wg2h16_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Wg2Cfg::SMEM));
+    attr_set = true;
+  }
+  dim3 grid(pl.nsplit, p.B, 1);
+  mla_wg2h16_kernel<<<grid, Wg2Cfg::NT, Wg2Cfg::SMEM, st>>>(p);
+  CUSTOM_CHECK_LAUNCH();
+}
 // mla_wg2_kernel for splits of >= 16 tiles (1024 tokens), session 4's mla_wg_kernel below:
 // with 1-8 tiles per split (each warpgroup walks half of them in sequence) mla_wg2_kernel
 // measured up to 11% slower, from 16 tiles on 10-39% faster (H200 dev grid, session 5).
@@ -2428,7 +2908,10 @@ void launch_mla(const Plan& pl, bool fp8, const __nv_bfloat16* q, const uint8_t*
     if (fp8) { if (use_wg_kernel(B, s)) { if (use_wg1(pl)) launch_wg(pl, p, st); else launch_wg2(pl, p, st); } else launch_cfg<2, 64, true, 2>(pl, p, st); }
     else launch_cfg<2, 64, false, 2>(pl, p, st);
   }
-  else { if (fp8) launch_f8<1, 4>(pl, p, st); else launch_cfg<1, 32, false, 2>(pl, p, st); }
+  else {
+    if (fp8) { if (pl.BN == 64) launch_wg2h16(pl, p, st); else launch_f8<1, 4>(pl, p, st); }
+    else launch_cfg<1, 32, false, 2>(pl, p, st);
+  }
   if (pl.nsplit > 1) {
     mla_combine_kernel<<<B * h, 128, pl.nsplit * sizeof(float), st>>>(p.opart, p.lse, pl.nsplit, out);
     CUSTOM_CHECK_LAUNCH();
@@ -2597,6 +3080,40 @@ void run_mla_decode_suite(Harness& h) {
     pts = {{256, 4096, 32, true}, {128, 8192, 32, true}, {64, 16384, 32, true}, {256, 8192, 32, true},
            {128, 16384, 32, true}, {64, 32768, 32, true}, {256, 16384, 32, true}, {128, 32768, 32, true},
            {256, 32768, 32, true}, {128, 4096, 32, true}};
+  } else if (sweep && std::string(sweep) == "f8h16") {  // dev knob: the fp8 h=16 grid points
+    for (int B : Bs)
+      for (int s : Ss) pts.push_back({B, s, 16, true});
+  } else if (sweep && std::string(sweep) == "f8h16cmp") {  // dev knob: mla_wg2h16_kernel vs mla_fp8_kernel, all outputs
+    const std::pair<int, int> cmps[] = {{256, 4096}, {64, 16384}, {4, 32768}, {16, 8192}, {128, 1024}, {256, 32768}, {3, 5000}};
+    for (auto [B, s] : cmps) {
+      DevBuf<__nv_bfloat16> q((size_t)B * 16 * D), o1((size_t)B * 16 * DV), o2((size_t)B * 16 * DV);
+      DevBuf<uint8_t> kv((size_t)B * s * FP8_ROW);
+      fill_bf16(q.p, q.n, -1.f, 1.f, st);
+      fill_cache(kv.p, (size_t)B * s, true, st);
+      o1.poison(st);
+      o2.poison(st);
+      const Plan pn = make_plan(B, 16, s, true, sms, 0, false), po = make_plan(B, 16, s, true, sms, 0, true);
+      MlaWork w1, w2;
+      launch_mla(pn, true, q.p, kv.p, B, 16, s, o1.p, w1, st);
+      launch_mla(po, true, q.p, kv.p, B, 16, s, o2.p, w2, st);
+      MOESIM_CUDA_CHECK(cudaStreamSynchronize(st));
+      auto h1 = o1.to_host(), h2 = o2.to_host();
+      std::vector<float> f1(h1.size()), f2(h2.size());
+      size_t bad = 0;
+      for (size_t i = 0; i < h1.size(); ++i) {
+        f1[i] = bf2f(h1[i]); f2[i] = bf2f(h2[i]);
+        if (!(f1[i] == f1[i]) || !(f2[i] == f2[i])) ++bad;
+      }
+      const double e = bad ? INFINITY : rel_l2_error(f1.data(), f2.data(), f1.size());
+      const bool ok = e <= 1e-2;
+      if (!ok) ++failures;
+      std::fprintf(stderr, "mla_decode cmp fp8 h=16 B=%d s=%d BN %d/%d splits %d/%d: all %zu outputs rel L2 %.3e nan %zu %s\n", B, s,
+                   pn.BN, po.BN, pn.nsplit, po.nsplit, h1.size(), e, bad, ok ? "ok" : "FAILED");
+    }
+  } else if (sweep && std::string(sweep) == "f8h16g") {  // dev knob: fp8 h=16 points with B*s >= 2^20 (+ 2^19)
+    pts = {{256, 4096, 16, true}, {128, 8192, 16, true}, {64, 16384, 16, true}, {256, 8192, 16, true},
+           {128, 16384, 16, true}, {64, 32768, 16, true}, {256, 16384, 16, true}, {128, 32768, 16, true},
+           {256, 32768, 16, true}, {128, 4096, 16, true}, {64, 8192, 16, true}};
   } else if (sweep && std::string(sweep) == "f8") {  // dev knob: the large fp8 h=16/32 points
     pts = {{256, 32768, 16, true}, {128, 32768, 16, true}, {256, 8192, 16, true}, {64, 8192, 16, true},
            {256, 32768, 32, true}, {256, 32768, 16, false}, {128, 32768, 32, true}, {256, 8192, 32, true},
