@@ -286,6 +286,7 @@ ScenarioSpec load_scenario(const std::string& path, std::optional<std::uint64_t>
       mtp->fail_at("depth", fmt::format("MTP depth {} given, but {} has no MTP module", sc.mtp.depth, sc.model.name));
   }
   sc.two_batch_overlap = dep.has("overlap") && dep.one_of("overlap", {"none", "two-batch"}) == "two-batch";
+  sc.staged_dispatch = dep.has("dispatcher") && dep.one_of("dispatcher", {"fused", "staged"}) == "staged";
   if (dep.has("routing")) {
     sc.routing = dep.string("routing");
     if (sc.routing.rfind("trace:", 0) == 0) sc.routing = "trace:" + resolve_relative(path, sc.routing.substr(6));

@@ -107,6 +107,7 @@ struct ScenarioSpec {
   KvCacheSpec kv;
   MtpSpec mtp;
   bool two_batch_overlap = false;
+  bool staged_dispatch = false;     // "dispatcher": "staged" (library all-to-all with its copies; sim/model/ops.h)
   std::string routing = "uniform";  // expert routing model (sim/model/routing.h syntax: "zipf:1.2", "trace:<file>")
   bool eplb = false;                 // expert placement balanced on the routing popularity (EPLB)
   RouterPolicy router = RouterPolicy::kLeastLoaded;

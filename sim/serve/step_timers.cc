@@ -53,6 +53,7 @@ class MoeStepTimer final : public StepTimer {
     base_.cluster = sc.cluster;
     base_.plan = pool.plan;
     base_.expansion.kv_dtype = sc.kv.dtype;
+    base_.expansion.dispatcher = sc.staged_dispatch ? Dispatcher::kStaged : Dispatcher::kFused;
     base_.routing = parse_routing(sc.routing, sc.file);
     base_.eplb = sc.eplb;
     base_.mode = fidelity == StepFidelity::kFast ? StepMode::kFast : StepMode::kDetailed;

@@ -108,6 +108,8 @@ TEST(Scenario, UnknownKeysAndBadValues) {
   t.workload = kClosed;
   t.deployment_extra = R"(, "routing": "zipf")";
   EXPECT_EQ(error_of(t).first, "/deployment/routing");
+  t.deployment_extra = R"(, "dispatcher": "deepep")";
+  EXPECT_EQ(error_of(t).first, "/deployment/dispatcher");
 }
 
 TEST(Scenario, PrefillPoolNeedsDecodePool) {
