@@ -95,12 +95,6 @@ constexpr int kR5Warps = 8;  // warps per block
 #ifndef ROUTER5_KIMI
 #define ROUTER5_KIMI 8192  // kimi_k2 on v5 from this T on, on v4 below (0: v4 always)
 #endif
-#ifndef ROUTER5_DYN
-#define ROUTER5_DYN 0  // n > 0: the last n rounds of quads are handed out by an atomic counter
-#endif
-#ifndef ROUTER5_L2PF
-#define ROUTER5_L2PF 0  // n > 0: lane 0 also prefetches into L2 the quad n rounds beyond the copies
-#endif
 #ifndef ROUTER5_EVF
 #define ROUTER5_EVF 1  // 1: the bulk copies carry an L2 evict-first hint (read once)
 #endif
@@ -249,10 +243,6 @@ __device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_
                : "memory");
 #endif
 }
-// Bulk prefetch of global memory into L2 (no shared memory, no completion).
-__device__ __forceinline__ void bulk_prefetch_l2(const void* src, uint32_t bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(bytes) : "memory");
-}
 
 template <int E, int K, bool SIGMOID, int STAGES, int LPT>
 struct R5Cfg {
@@ -277,19 +267,12 @@ int r5_last_warps = 0;  // warps of the last v5 launch
 __device__ unsigned long long g_r5_tw[8192][2];
 __device__ unsigned g_r5_smid[8192];
 #endif
-#if ROUTER5_DYN
-// Dynamic quads: [variant slot][launch parity][stripe = warp in block]. A launch uses the
-// counters of its parity and zeroes those of the other parity (last used by the previous
-// launch of the variant, which has finished: launches of one variant are stream-ordered).
-constexpr int kR5Stripes = kR5Warps;
-__device__ unsigned g_r5_ctr[8][2][kR5Stripes];
-#endif
 
 // G: groups (1 = no group limit; else one group per lane), TG: groups kept.
 template <int E, int K, bool SIGMOID, int G, int TG, int STAGES, int MINB, int LPT>
 __global__ void __launch_bounds__(32 * R5Cfg<E, K, SIGMOID, STAGES, LPT>::WPB, MINB)
     router5_kernel(const float* __restrict__ logits, const float* __restrict__ bias, int T, float route_scale,
-                   int* __restrict__ ids, float* __restrict__ wts, unsigned epoch) {
+                   int* __restrict__ ids, float* __restrict__ wts) {
   using Cfg = R5Cfg<E, K, SIGMOID, STAGES, LPT>;
   constexpr int TPW = Cfg::TPW, V = Cfg::V, C = Cfg::C, QB = Cfg::QB;
   static_assert(LPT == 8 || ((LPT == 4 || LPT == 2) && C % 8 == 0), "lanes per token: 8, or 4/2 with C % 8 == 0");
@@ -373,26 +356,10 @@ __global__ void __launch_bounds__(32 * R5Cfg<E, K, SIGMOID, STAGES, LPT>::WPB, M
   unsigned long long t_start;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t_start));
 #endif
-#if ROUTER5_DYN
-  // Quads q0, q0 + W, ... for the first R rounds, then R*W + wib + kR5Stripes * j with j
-  // from the counter of stripe wib. A warp's quads increase, so its loop ends at the first
-  // quad >= nq. The atomic is issued at the top of an iteration and its result is used
-  // at the end (for the copy STAGES iterations ahead): its latency hides under the work.
-  constexpr int kSlot = (E / 128 - 1) * 2 + (K == 8 ? 1 : 0);
-  unsigned* ctr = &g_r5_ctr[kSlot][epoch & 1][wib];
-  if (blockIdx.x == 0 && threadIdx.x < kR5Stripes) g_r5_ctr[kSlot][(epoch + 1) & 1][threadIdx.x] = 0u;
-  const int R = max(STAGES, nq / W - ROUTER5_DYN);
-  const bool dyn_any = R * W < nq;
-  int qst[STAGES];  // quad held by each stage (warp-uniform)
-  int grab = STAGES;  // rounds taken so far
-#endif
   auto issue = [&](int st, int qq) {
     const int ntok = min(TPW, T - qq * TPW);
     fence_proxy_async_shared();
     bulk_load(data0 + st * QB, logits + (size_t)qq * TPW * E, (uint32_t)(ntok * E * 4), bar0 + 8 * st);
-  };
-  auto prefetch = [&](int qq) {  // lane 0; quad qq < nq
-    bulk_prefetch_l2(logits + (size_t)qq * TPW * E, (uint32_t)(min(TPW, T - qq * TPW) * E * 4));
   };
   if (lane == 0) {
 #pragma unroll
@@ -402,36 +369,14 @@ __global__ void __launch_bounds__(32 * R5Cfg<E, K, SIGMOID, STAGES, LPT>::WPB, M
 #pragma unroll
     for (int s0 = 0; s0 < STAGES; ++s0)
       if (q + s0 * W < nq) issue(s0, q + s0 * W);
-#if ROUTER5_L2PF && !ROUTER5_DYN
-#pragma unroll
-    for (int s0 = STAGES; s0 < STAGES + ROUTER5_L2PF; ++s0)
-      if (q + s0 * W < nq) prefetch(q + s0 * W);
-#endif
   }
-#if ROUTER5_DYN
-#pragma unroll
-  for (int s0 = 0; s0 < STAGES; ++s0) qst[s0] = q + s0 * W;
-#endif
   __syncwarp();
 
   int st = 0;
   uint32_t par = 0;
 #pragma unroll 1
   for (;;) {
-#if ROUTER5_DYN
-    {
-      int qc = qst[0];
-#pragma unroll
-      for (int s0 = 1; s0 < STAGES; ++s0) qc = (st == s0) ? qst[s0] : qc;
-      q = qc;
-    }
     if (q >= nq) break;
-    unsigned jraw = 0;
-    const bool dyn_now = grab >= R;
-    if (dyn_now && dyn_any && lane == 0) jraw = atomicAdd(ctr, 1u);
-#else
-    if (q >= nq) break;
-#endif
     mbar_wait(bar0 + 8 * st, par);
     const unsigned char* xrow = wbase + st * QB + tq * E * 4;  // this lane's token
     const int tok = q * TPW + tq;
@@ -651,23 +596,8 @@ __global__ void __launch_bounds__(32 * R5Cfg<E, K, SIGMOID, STAGES, LPT>::WPB, M
       }
     }
     __syncwarp();  // stage and sids reads done
-#if ROUTER5_DYN
-    int qnext;
-    if (!dyn_now) qnext = q0 + grab * W;
-    else if (dyn_any) qnext = R * W + wib + kR5Stripes * (int)__shfl_sync(0xffffffffu, jraw, 0);
-    else qnext = nq;
-    ++grab;
-    if (lane == 0 && qnext < nq) issue(st, qnext);
-    qst[0] = (st == 0) ? qnext : qst[0];
-#pragma unroll
-    for (int s0 = 1; s0 < STAGES; ++s0) qst[s0] = (st == s0) ? qnext : qst[s0];
-#else
     if (lane == 0 && q + STAGES * W < nq) issue(st, q + STAGES * W);
-#if ROUTER5_L2PF
-    if (lane == 0 && q + (STAGES + ROUTER5_L2PF) * W < nq) prefetch(q + (STAGES + ROUTER5_L2PF) * W);
-#endif
     q += W;
-#endif
     if (++st == STAGES) { st = 0; par ^= 1; }
   }
 #if ROUTER5_DIAG
@@ -708,8 +638,7 @@ void launch_router5(const float* logits, const float* bias, int T, float route_s
   }
   const int nq = (T + Cfg::TPW - 1) / Cfg::TPW;
   const int blocks = std::max(1, std::min((nq + Cfg::WPB - 1) / Cfg::WPB, max_blocks));
-  static unsigned epoch = 0;  // launch parity of this variant (ROUTER5_DYN counters)
-  kfn<<<blocks, 32 * Cfg::WPB, Cfg::SMEM, s>>>(logits, bias, T, route_scale, ids, w, epoch++);
+  kfn<<<blocks, 32 * Cfg::WPB, Cfg::SMEM, s>>>(logits, bias, T, route_scale, ids, w);
   CUSTOM_CHECK_LAUNCH();
 #if ROUTER5_DIAG
   r5_last_warps = blocks * Cfg::WPB;
