@@ -85,6 +85,21 @@ inline uint64_t next_seed() {
   return cmix64(base + (++ctr));
 }
 
+// Shared-memory address of a generic pointer, and a wait on an mbarrier phase (the bulk-copy kernels).
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
 // Device fills. The kernels have internal linkage: every .cu gets its own copy.
 namespace {
 __global__ void k_fill_f32(float* p, size_t n, uint64_t seed, float lo, float hi) {

@@ -36,9 +36,6 @@ constexpr int FP8_ROW = 656;               // bytes per token, FlashMLA fp8 form
 constexpr int FP8_SCALE_OFF = 512, FP8_ROPE_OFF = 528;
 constexpr int NWARPS = 8, NTHREADS = 256;
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
   int sz = valid ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(sz));
@@ -1706,16 +1703,6 @@ struct Wg2Cfg {
 
 __device__ __forceinline__ void mbar_init(uint32_t a, int n) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(a), "r"(n) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t a, uint32_t parity) {
-  uint32_t done;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(a), "r"(parity)
-        : "memory");
-  } while (!done);
 }
 // Tile t of the split -> stage t % NST: one bulk copy of the tile's valid rows.
 __device__ __forceinline__ void wg2_issue(const uint8_t* kvb, int tok0, int tok1, int t, uint32_t sbase, uint32_t sMb) {
