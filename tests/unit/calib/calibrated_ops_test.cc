@@ -50,8 +50,8 @@ TEST(CalibratedOps, EpLayerPermuteAndUnpermuteArePricedFromTheirMeasuredKernels)
     const OpCost oc = cost->cost(find(moe, c.op).op, gpu, opts);
     EXPECT_EQ(oc.source, CostSource::kCalibrated) << c.op << " fell back to " << cost_source_name(oc.source);
     // The calibration interpolates through every committed point, so a measured shape costs its measurement.
-    EXPECT_NEAR(to_seconds(oc.time) * 1e6, measured_us(c.kernel, c.dtype, 16384), 0.02 * measured_us(c.kernel, c.dtype, 16384))
-        << c.op;
+    const double want = measured_us(c.kernel, c.dtype, 16384);
+    EXPECT_NEAR(to_seconds(oc.time) * 1e6, want, 0.02 * want) << c.op;
   }
   // The router's top-k is priced from the router kernel too.
   EXPECT_EQ(cost->cost(find(moe, "topk_grouped").op, gpu, opts).source, CostSource::kCalibrated);
